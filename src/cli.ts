@@ -6,7 +6,7 @@ import { BerthError, toBerthError } from './errors.js';
 import { createMcpServer } from './mcp/server.js';
 import { createBerth, DOCKER_CONTEXT_DIR } from './main.js';
 import { DockerDriver } from './runtime/docker/docker-driver.js';
-import { buildSandboxImage } from './runtime/docker/docker-image.js';
+import { buildSandboxImage, imageIsCurrent } from './runtime/docker/docker-image.js';
 import { runDemo } from './demo.js';
 import { runDoctor } from './doctor.js';
 
@@ -17,6 +17,7 @@ Usage:
   berth demo             drive a sandbox through a real MCP client and print what an agent sees
   berth doctor           check Docker, the sandbox image and the registry, with fixes
   berth image build      build the sandbox image (${loadConfigSafe()?.image ?? 'berth-sandbox'})
+  berth image status     exit 0 when the image exists and matches docker/, else 1
   berth ls               list sandboxes in the registry
   berth gc               reconcile: remove orphaned containers/volumes, stop idle, delete expired
 
@@ -48,8 +49,9 @@ async function main(argv: string[]): Promise<number> {
     case 'doctor':
       return runDoctor();
     case 'image':
-      if (sub !== 'build') break;
-      return imageBuild();
+      if (sub === 'build') return imageBuild();
+      if (sub === 'status') return imageStatus();
+      break;
     case 'ls':
       return list();
     case 'gc':
@@ -94,6 +96,14 @@ async function imageBuild(): Promise<number> {
   await driver.ping();
   await buildSandboxImage(driver.docker, { tag: config.image, contextDir: DOCKER_CONTEXT_DIR, onLog: say });
   return 0;
+}
+
+async function imageStatus(): Promise<number> {
+  const config = loadConfig();
+  const driver = new DockerDriver();
+  const current = await imageIsCurrent(driver.docker, config.image, DOCKER_CONTEXT_DIR);
+  say(current ? `${config.image} is up to date` : `${config.image} is missing or was built from other sources; run \`berth image build\``);
+  return current ? 0 : 1;
 }
 
 async function list(): Promise<number> {

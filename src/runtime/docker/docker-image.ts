@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
@@ -7,6 +8,26 @@ import { BerthError } from '../../errors.js';
 import { fromDockerError } from './docker-errors.js';
 
 export const BASE_IMAGE = 'debian:bookworm-slim';
+const CONTEXT_FILES = ['Dockerfile', 'agent/berth_agent.py'];
+export const CONTENT_LABEL = 'berth.image.content';
+
+/** Hash of the build context: an image labelled with it was built from exactly these files. */
+export function contextHash(contextDir: string): string {
+  const hash = createHash('sha256');
+  for (const file of CONTEXT_FILES) hash.update(file).update('\0').update(readFileSync(join(contextDir, file)));
+  return hash.digest('hex').slice(0, 16);
+}
+
+/** True when `tag` exists and was built from the current build context. */
+export async function imageIsCurrent(docker: Docker, tag: string, contextDir: string): Promise<boolean> {
+  try {
+    const info = await docker.getImage(tag).inspect();
+    return info.Config.Labels?.[CONTENT_LABEL] === contextHash(contextDir);
+  } catch {
+    return false;
+  }
+}
+
 const DEBIAN_MIRROR = process.env.BERTH_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
 
 export interface ImageBuildOptions {
@@ -31,8 +52,8 @@ export async function buildSandboxImage(docker: Docker, options: ImageBuildOptio
   let stream: NodeJS.ReadableStream;
   try {
     stream = await docker.buildImage(
-      { context: options.contextDir, src: ['Dockerfile', 'agent/berth_agent.py'] },
-      { t: options.tag, networkmode: 'host', rm: true, forcerm: true },
+      { context: options.contextDir, src: CONTEXT_FILES },
+      { t: options.tag, networkmode: 'host', rm: true, forcerm: true, labels: { [CONTENT_LABEL]: contextHash(options.contextDir) } },
     );
   } catch (error) {
     throw fromDockerError(error, 'build the sandbox image');
