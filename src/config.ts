@@ -16,7 +16,18 @@ export function parseBytes(value: string): number {
 const bool = z
   .union([z.boolean(), z.string()])
   .transform((v) => (typeof v === 'boolean' ? v : ['1', 'true', 'yes', 'on'].includes(v.trim().toLowerCase())));
-const bytes = z.union([z.number().int().nonnegative(), z.string().transform((v) => parseBytes(v))]);
+// zod 4 does not catch errors thrown in a transform, so a bad size becomes an issue, not a throw.
+const bytes = z.union([
+  z.number().int().nonnegative(),
+  z.string().transform((v, ctx) => {
+    try {
+      return parseBytes(v);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+      return z.NEVER;
+    }
+  }),
+]);
 const seconds = z.coerce.number().nonnegative();
 
 /**

@@ -313,16 +313,24 @@ def op_list(req):
     return {"path": rel(real), "entries": entries, "truncated": truncated}
 
 
+def leaf_of(path):
+    """The path with its parent resolved (and checked) but its last component not followed."""
+    if not isinstance(path, str) or not path or "\x00" in path:
+        resolve(path)  # raises the matching error
+    normal = os.path.normpath(path)
+    return os.path.join(resolve(os.path.dirname(normal) or "."), os.path.basename(normal))
+
+
 def op_delete(req):
     path = req.get("path")
-    joined = os.path.normpath(os.path.join(WORKSPACE, path or ""))
+    leaf = leaf_of(path)
+    # Deleting a symlink removes the link itself, wherever it points.
+    if os.path.islink(leaf) and within_workspace(leaf):
+        os.unlink(leaf)
+        return {"path": rel(leaf), "deleted": True, "type": "symlink"}
     real = resolve(path)
     if real == WORKSPACE:
         raise AgentError("invalid_path", "refusing to delete the workspace root")
-    # Deleting a symlink removes the link itself, wherever it points.
-    if os.path.islink(joined) and within_workspace(joined):
-        os.unlink(joined)
-        return {"path": rel(joined), "deleted": True, "type": "symlink"}
     if not os.path.lexists(real):
         raise AgentError("file_not_found", "no such file or directory: %s" % path, path=path)
     if os.path.isdir(real):

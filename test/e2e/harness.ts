@@ -29,6 +29,7 @@ export class BerthUnderTest {
   readonly home: string;
   readonly registryId: string;
   client!: Client;
+  private started = false;
   private transport!: StdioClientTransport;
 
   constructor(readonly env: Record<string, string> = {}) {
@@ -58,7 +59,7 @@ export class BerthUnderTest {
   }
 
   async stopServer(): Promise<void> {
-    await this.client.close().catch(() => undefined);
+    await this.client?.close().catch(() => undefined);
   }
 
   async call<T = Record<string, unknown>>(name: string, args: Record<string, unknown> = {}, options: { timeoutMs?: number } = {}): Promise<ToolCall<T>> {
