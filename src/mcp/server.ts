@@ -56,7 +56,7 @@ export function createMcpServer(manager: SandboxManager, config: Config, logger:
           const result = await run(args, extra);
           logger.debug({ tool: name, ms: Date.now() - started }, 'tool call');
           if (isCallToolResult(result)) return result;
-          return structured(result as Record<string, unknown>);
+          return structured(result);
         } catch (error) {
           const e = toBerthError(error);
           if (e.code === 'internal') logger.error({ tool: name, err: error }, 'tool failed');

@@ -238,7 +238,7 @@ function handle(container: FakeContainer, req: Request, emit: Emit): unknown {
       const end = req.length === undefined || req.length === null ? file.bytes.length : offset + Number(req.length);
       const data = file.bytes.subarray(offset, end);
       if (req.max_bytes !== undefined && data.length > Number(req.max_bytes)) {
-        throw new AgentFailure('file_too_large', `${path} is ${file.bytes.length} bytes; at most ${String(req.max_bytes)} bytes`);
+        throw new AgentFailure('file_too_large', `${path} is ${file.bytes.length} bytes; at most ${Number(req.max_bytes)} bytes`);
       }
       return { path, size: file.bytes.length, offset, content_b64: data.toString('base64'), sha256: sha256(data), mtime_ms: file.mtimeMs };
     }
@@ -249,7 +249,7 @@ function handle(container: FakeContainer, req: Request, emit: Emit): unknown {
       for (let i = 1; i <= parents.length; i++) {
         if (files.has(parents.slice(0, i).join('/'))) throw new AgentFailure('not_a_directory', `a parent of ${path} is a file`);
       }
-      const data = Buffer.from(String(req.content_b64 ?? ''), 'base64');
+      const data = Buffer.from(typeof req.content_b64 === 'string' ? req.content_b64 : '', 'base64');
       const mode = req.mode === 'a' ? 'a' : 'w';
       const before = mode === 'a' ? (files.get(path)?.bytes ?? Buffer.alloc(0)) : Buffer.alloc(0);
       const bytes = Buffer.concat([before, data]);

@@ -172,8 +172,10 @@ export class SandboxManager {
   }
 
   async stop(id: string): Promise<SandboxView> {
-    const record = this.require(id);
+    this.require(id);
     await this.starting.get(id)?.catch(() => undefined);
+    // Read the record after a start in flight settled: the session it began is the one to end.
+    const record = this.require(id);
     this.setStatus(id, 'stop');
     const live = this.live.get(id);
     this.live.delete(id);

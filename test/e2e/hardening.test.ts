@@ -66,7 +66,21 @@ describe('sandbox hardening (defaults)', () => {
   });
 
   it('bounds processes with the pids limit', async () => {
-    const r = await sh('for i in $(seq 1 300); do sleep 3 & done 2>/dev/null; jobs -p | wc -l; kill $(jobs -p) 2>/dev/null; true');
-    expect(Number(r.stdout.trim())).toBeLessThan(128);
+    const r = await berth.ok<{ output: string }>('python_exec', {
+      sandbox_id: id,
+      code: [
+        'import subprocess',
+        'procs, failure = [], None',
+        'try:',
+        '    for _ in range(300): procs.append(subprocess.Popen(["sleep", "30"]))',
+        'except OSError as e: failure = type(e).__name__',
+        'for p in procs: p.kill(); p.wait()',
+        'print(len(procs), failure)',
+      ].join('\n'),
+      timeout: 60,
+    });
+    const [started, failure] = r.output.trim().split(' ');
+    expect(Number(started)).toBeLessThan(128);
+    expect(failure).toBe('BlockingIOError');
   });
 });

@@ -29,7 +29,6 @@ export class BerthUnderTest {
   readonly home: string;
   readonly registryId: string;
   client!: Client;
-  private started = false;
   private transport!: StdioClientTransport;
 
   constructor(readonly env: Record<string, string> = {}) {

@@ -104,7 +104,7 @@ export class DockerDriver implements RuntimeDriver {
           LogConfig: { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '1' } },
         },
         abortSignal: signal,
-      } as Docker.ContainerCreateOptions);
+      });
     } catch (error) {
       throw fromDockerError(error, `create the sandbox container ${spec.name}`);
     }
@@ -144,7 +144,7 @@ export class DockerDriver implements RuntimeDriver {
         AttachStderr: true,
         Tty: false,
         abortSignal: signal,
-      } as Docker.ExecCreateOptions);
+      });
       const stream = await exec.start({ hijack: true, stdin: true });
       const input = new PassThrough();
       const stderr = new PassThrough();
