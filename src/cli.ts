@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { loadConfig } from './config.js';
 import { BerthError, toBerthError } from './errors.js';
+import { startHttpFront } from './http/http-server.js';
 import { createMcpServer } from './mcp/server.js';
 import { createBerth, DOCKER_CONTEXT_DIR } from './main.js';
 import { DockerDriver } from './runtime/docker/docker-driver.js';
@@ -14,6 +15,8 @@ const USAGE = `berth — Docker-backed Python sandboxes for AI agents, over MCP
 
 Usage:
   berth [stdio]          serve MCP over stdio (what an MCP client launches)
+  berth serve [--host H] [--port P]
+                         serve MCP (Streamable HTTP /mcp, SSE /sse) and REST /v1 over HTTP
   berth demo             drive a sandbox through a real MCP client and print what an agent sees
   berth doctor           check Docker, the sandbox image and the registry, with fixes
   berth image build      build the sandbox image (${loadConfigSafe()?.image ?? 'berth-sandbox'})
@@ -35,7 +38,12 @@ function loadConfigSafe() {
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
 async function main(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, strict: false, options: { help: { type: 'boolean', short: 'h' } } });
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: false,
+    options: { help: { type: 'boolean', short: 'h' }, host: { type: 'string' }, port: { type: 'string' } },
+  });
   const [command = 'stdio', sub] = positionals;
   if (values.help || command === 'help') {
     say(USAGE);
@@ -44,6 +52,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'stdio':
       return serveStdio();
+    case 'serve':
+      return serveHttp(typeof values.host === 'string' ? values.host : undefined, typeof values.port === 'string' ? values.port : undefined);
     case 'demo':
       return runDemo();
     case 'doctor':
@@ -87,6 +97,30 @@ async function serveStdio(): Promise<number> {
     (r) => berth.logger.debug(r, 'reconciled'),
     (error: unknown) => berth.logger.warn({ err: toBerthError(error).message }, 'reconcile skipped'),
   );
+  return new Promise<number>(() => undefined);
+}
+
+async function serveHttp(host: string | undefined, portText: string | undefined): Promise<number> {
+  const port = portText === undefined ? undefined : Number(portText);
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new BerthError('invalid_argument', `--port must be 0-65535, not "${portText}"`);
+  const berth = createBerth();
+  const front = await startHttpFront(berth, { host, port });
+  say(`berth listening on ${front.url}  (MCP: ${front.url}/mcp, SSE: ${front.url}/sse, REST: ${front.url}/v1, OpenAPI: ${front.url}/v1/openapi.json)`);
+  if (front.tokenGenerated) say(`bearer token (generated for this run; set BERTH_TOKEN to fix one): ${front.token}`);
+  else if (!front.token) say('authentication is off (BERTH_AUTH=none)');
+  berth.manager.startPolicies();
+  berth.manager.reconcile().catch((error: unknown) => berth.logger.warn({ err: toBerthError(error).message }, 'reconcile skipped'));
+  let closing = false;
+  const shutdown = () => {
+    if (closing) return;
+    closing = true;
+    void front.close().finally(() => {
+      berth.close();
+      process.exit(0);
+    });
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
   return new Promise<number>(() => undefined);
 }
 

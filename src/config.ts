@@ -74,6 +74,20 @@ export const ConfigSchema = z.object({
   startupTimeoutS: seconds.refine((v) => v > 0),
   /** How often idle/TTL policies run. Env BERTH_SWEEP_INTERVAL_S (30). */
   sweepIntervalS: seconds.refine((v) => v > 0),
+  /** HTTP bind address for `berth serve`. Env BERTH_HOST (127.0.0.1). */
+  host: z.string().min(1),
+  /** HTTP port for `berth serve`; 0 picks a free one. Env BERTH_PORT (8765). */
+  port: z.coerce.number().int().min(0).max(65535),
+  /** Bearer token for the HTTP fronts. Env BERTH_TOKEN; when unset, one is generated and printed once. */
+  token: z.string().min(16).optional(),
+  /** Turn off bearer auth (loopback binds only). Env BERTH_AUTH=none. */
+  authDisabled: bool,
+  /** Extra Host header values accepted (DNS-rebinding guard). Env BERTH_ALLOWED_HOSTS, comma-separated. */
+  allowedHosts: z.array(z.string()),
+  /** Extra Origin values accepted. Env BERTH_ALLOWED_ORIGINS, comma-separated. */
+  allowedOrigins: z.array(z.string()),
+  /** Largest REST multipart upload (streamed to the sandbox in chunks). Env BERTH_MAX_UPLOAD_BYTES (100 MiB). */
+  maxUploadBytes: bytes,
   /** pino level. Env BERTH_LOG_LEVEL (info). */
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
 });
@@ -81,6 +95,13 @@ export const ConfigSchema = z.object({
 export type Config = z.infer<typeof ConfigSchema>;
 
 export const DEFAULT_IMAGE = 'berth-sandbox:0.1.0';
+
+function list(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
+}
 
 /** Resolves the configuration from the environment (and optional overrides), validated. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Record<keyof Config, unknown>> = {}): Config {
@@ -107,6 +128,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     startupTimeoutS: env.BERTH_STARTUP_TIMEOUT_S ?? 60,
     sweepIntervalS: env.BERTH_SWEEP_INTERVAL_S ?? 30,
     logLevel: env.BERTH_LOG_LEVEL ?? 'info',
+    host: env.BERTH_HOST ?? '127.0.0.1',
+    port: env.BERTH_PORT ?? 8765,
+    token: env.BERTH_TOKEN === '' ? undefined : env.BERTH_TOKEN,
+    authDisabled: (env.BERTH_AUTH ?? '').toLowerCase() === 'none',
+    allowedHosts: list(env.BERTH_ALLOWED_HOSTS),
+    allowedOrigins: list(env.BERTH_ALLOWED_ORIGINS),
+    maxUploadBytes: env.BERTH_MAX_UPLOAD_BYTES ?? 100 * MiB,
     ...overrides,
   };
   const parsed = ConfigSchema.safeParse(raw);

@@ -32,7 +32,7 @@ export async function runDoctor(): Promise<number> {
       name: 'docker engine',
       ok: false,
       detail: toBerthError(error).message,
-      fix: 'start Docker (on these machines: bash scripts/ensure-docker.sh), or point DOCKER_HOST at a running engine',
+      fix: 'start Docker (on Debian, `bash scripts/ensure-docker.sh` installs and starts it), or point DOCKER_HOST at a running engine',
     });
   }
   if (dockerUp) {

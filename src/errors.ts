@@ -40,6 +40,12 @@ export const ERROR_CODES = {
   permission_denied: 403,
   /** Authentication is missing or wrong (HTTP fronts). */
   unauthorized: 401,
+  /** The request's Host or Origin is not allowed (DNS-rebinding guard). */
+  forbidden: 403,
+  /** No such HTTP route. */
+  not_found: 404,
+  /** The HTTP route exists but not with this method. */
+  method_not_allowed: 405,
   /** The sandbox is being changed by another call (for example being deleted). */
   conflict: 409,
   /** Filesystem error inside the sandbox. */

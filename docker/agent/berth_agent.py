@@ -321,6 +321,19 @@ def leaf_of(path):
     return os.path.join(resolve(os.path.dirname(normal) or "."), os.path.basename(normal))
 
 
+def op_rename(req):
+    src = leaf_of(req.get("path"))
+    dst = leaf_of(req.get("to"))
+    if not os.path.lexists(src):
+        raise AgentError("file_not_found", "no such file: %s" % req.get("path"), path=req.get("path"))
+    if os.path.isdir(dst) and not os.path.islink(dst):
+        raise AgentError("is_a_directory", "%s is a directory; choose a file path" % req.get("to"), path=req.get("to"))
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    os.replace(src, dst)
+    st = os.stat(dst)
+    return {"path": rel(dst), "size": st.st_size}
+
+
 def op_delete(req):
     path = req.get("path")
     leaf = leaf_of(path)
@@ -353,6 +366,22 @@ def op_delete(req):
 # Shell commands: a process group per command, killed whole on timeout.
 
 
+SHELLS = {}
+SHELLS_LOCK = threading.Lock()
+
+
+def cancel_shell(target_id):
+    with SHELLS_LOCK:
+        proc = SHELLS.get(target_id)
+    if proc is None:
+        return False
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return True
+
+
 def op_shell(req, emit):
     command = req.get("command")
     if not isinstance(command, str) or not command.strip():
@@ -375,6 +404,8 @@ def op_shell(req, emit):
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
+    with SHELLS_LOCK:
+        SHELLS[req.get("id")] = proc
     outs = {"stdout": BoundedText(limit // 2), "stderr": BoundedText(limit // 2)}
 
     def pump(stream, name):
@@ -406,6 +437,8 @@ def op_shell(req, emit):
         proc.wait()
     for t in threads:
         t.join(timeout=2)
+    with SHELLS_LOCK:
+        SHELLS.pop(req.get("id"), None)
     return {
         "exit_code": proc.returncode,
         "stdout": outs["stdout"].text(),
@@ -768,7 +801,7 @@ class Connection(socketserver.StreamRequestHandler):
                 "pid": os.getpid(),
                 "uid": os.getuid(),
             },
-            "cancel": lambda: {"cancelled": KERNEL.cancel(req.get("target"))},
+            "cancel": lambda: {"cancelled": KERNEL.cancel(req.get("target")) or cancel_shell(req.get("target"))},
             "interrupt": self.interrupt,
             "restart": lambda: (KERNEL.restart("requested"), {"restarted": True})[1],
             "read": lambda: op_read(req),
@@ -776,6 +809,7 @@ class Connection(socketserver.StreamRequestHandler):
             "list": lambda: op_list(req),
             "stat": lambda: op_stat(req),
             "delete": lambda: op_delete(req),
+            "rename": lambda: op_rename(req),
             "shell": lambda: op_shell(req, emit),
         }
         handler = handlers.get(op)

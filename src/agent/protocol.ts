@@ -104,3 +104,5 @@ export const DeleteResultSchema = z.object({
   deleted: z.boolean(),
   type: z.enum(['file', 'directory', 'symlink']),
 });
+
+export const RenameResultSchema = z.object({ path: z.string(), size: z.number() });

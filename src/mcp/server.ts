@@ -29,6 +29,8 @@ export function fileUri(sandboxId: string, path: string): string {
 export function createMcpServer(manager: SandboxManager, config: Config, logger: Logger): McpServer {
   const server = new McpServer({ name: SERVER_NAME, version: SERVER_VERSION }, { instructions: INSTRUCTIONS, capabilities: { logging: {} } });
 
+  const readFileCap = Math.floor(config.maxReadBytes / 2);
+
   const tool = <I extends z.ZodObject, O extends z.ZodObject>(
     name: string,
     spec: { title: string; description: string; input: I; output: O; readOnly?: boolean; destructive?: boolean; idempotent?: boolean },
@@ -179,7 +181,8 @@ export function createMcpServer(manager: SandboxManager, config: Config, logger:
         'Write a file in /workspace, creating parent directories. mode "w" overwrites (default), "a" appends. Text by default; pass encoding "base64" for binary content.',
       input: S.WriteFileInput,
       output: S.WriteFileOutput,
-      idempotent: true,
+      // Overwriting is idempotent, appending (mode "a") is not.
+      idempotent: false,
     },
     writeTool('write_file', 'utf8'),
   );
@@ -191,7 +194,7 @@ export function createMcpServer(manager: SandboxManager, config: Config, logger:
       description: `Upload a (binary) file into /workspace: content is base64 by default. Creates parent directories. At most ${config.maxWriteBytes} bytes per call; append larger files in pieces with mode "a".`,
       input: S.UploadInput,
       output: S.WriteFileOutput,
-      idempotent: true,
+      idempotent: false,
     },
     writeTool('upload', 'base64'),
   );
@@ -200,7 +203,7 @@ export function createMcpServer(manager: SandboxManager, config: Config, logger:
     'read_file',
     {
       title: 'Read file',
-      description: `Read a file from /workspace as text (encoding "utf8", the default) or base64. Use offset/length to page through large files; a whole read is capped at ${config.maxReadBytes} bytes. For images and other binaries prefer download.`,
+      description: `Read a file from /workspace as text (encoding "utf8", the default) or base64. Use offset/length to page through large files; one read returns at most ${Math.floor(config.maxReadBytes / 2)} bytes. For images and other binaries prefer download.`,
       input: S.ReadFileInput,
       output: S.ReadFileOutput,
       readOnly: true,
@@ -208,7 +211,14 @@ export function createMcpServer(manager: SandboxManager, config: Config, logger:
     },
     async (args, extra) => {
       const encoding = args.encoding ?? 'utf8';
-      const file = await manager.readFile(args.sandbox_id, args.path, { offset: args.offset, length: args.length, signal: extra.signal });
+      // The content travels twice (structuredContent and its text copy), so one read returns at
+      // most half the inline cap; that keeps a result under the 10 MB message limit of stdio.
+      const file = await manager.readFile(args.sandbox_id, args.path, {
+        offset: args.offset,
+        length: args.length,
+        maxBytes: readFileCap,
+        signal: extra.signal,
+      });
       let content: string;
       if (encoding === 'utf8') {
         const text = decodeUtf8(file.bytes);

@@ -7,6 +7,7 @@ import {
   HelloResultSchema,
   ListResultSchema,
   ReadResultSchema,
+  RenameResultSchema,
   ShellResultSchema,
   WriteResultSchema,
   type AgentExecResult,
@@ -150,6 +151,34 @@ export class SandboxManager {
     return { sandboxes: this.store.list(options).map((r) => this.view(r)), total: this.store.count() };
   }
 
+  /** One page in id order: `cursor` is the last id of the previous page. */
+  page(options: { cursor?: string; limit: number; status?: SandboxRecord['status'][] }): { sandboxes: SandboxView[]; nextCursor: string | null } {
+    const wanted = options.status;
+    const rows = this.store
+      .listAfter(options.cursor, wanted ? 1_000_000 : options.limit + 1)
+      .filter((r) => r.status !== 'deleting' && (!wanted || wanted.includes(r.status)));
+    const page = rows.slice(0, options.limit);
+    const last = page[page.length - 1];
+    return { sandboxes: page.map((r) => this.view(r)), nextCursor: rows.length > options.limit && last ? last.id : null };
+  }
+
+  /** Counts as activity: postpones the idle stop. Starts nothing. */
+  keepalive(id: string): SandboxView {
+    this.require(id);
+    this.store.update(id, { lastActiveAtMs: Date.now() });
+    return this.get(id);
+  }
+
+  /** Moves the expiry of a sandbox that has a TTL further out by `seconds`. */
+  extendTtl(id: string, seconds: number): SandboxView {
+    const record = this.require(id);
+    if (!Number.isFinite(seconds) || seconds <= 0) throw new BerthError('invalid_argument', 'extend_by must be a positive number of seconds');
+    if (record.expiresAtMs === null) throw new BerthError('conflict', 'this sandbox has no TTL, so there is nothing to extend', { details: { sandbox_id: id } });
+    if (record.expiresAtMs <= Date.now()) throw new BerthError('conflict', 'this sandbox has already expired', { details: { sandbox_id: id } });
+    this.store.update(id, { expiresAtMs: record.expiresAtMs + seconds * 1000 });
+    return this.get(id);
+  }
+
   get(id: string): SandboxView {
     return this.view(this.require(id));
   }
@@ -243,12 +272,23 @@ export class SandboxManager {
     const rel = toWorkspacePath(path);
     const maxBytes = options.maxBytes ?? this.config.maxReadBytes;
     return this.withSession(id, options.signal, async (session) => {
-      const result = await session.client.request(
+      const result = await session.client
+        .request(
         'read',
         { path: rel, offset: options.offset ?? 0, length: options.length, max_bytes: maxBytes },
         ReadResultSchema,
         { signal: options.signal, timeoutMs: 120_000 },
-      );
+      )
+        .catch((error: unknown) => {
+          if (error instanceof BerthError && error.code === 'file_too_large') {
+            throw new BerthError(
+              'file_too_large',
+              `${error.message}. Read it in ranges (read_file with offset and length), compress or split it in the sandbox, or fetch it through the REST download endpoint (GET /v1/sandboxes/{id}/filesystem/download), which streams.`,
+              { details: error.details },
+            );
+          }
+          throw error;
+        });
       const { content_b64, ...rest } = result;
       return { ...rest, bytes: Buffer.from(content_b64, 'base64') };
     });
@@ -296,6 +336,15 @@ export class SandboxManager {
         signal: options.signal,
         timeoutMs: 120_000,
       }),
+    );
+  }
+
+  /** Moves a file within the workspace, replacing the target (atomic on one filesystem). */
+  async renameFile(id: string, from: string, to: string, options: { signal?: AbortSignal } = {}) {
+    const src = toWorkspacePath(from);
+    const dst = toWorkspacePath(to);
+    return this.withSession(id, options.signal, (session) =>
+      session.client.request('rename', { path: src, to: dst }, RenameResultSchema, { signal: options.signal, timeoutMs: 60_000 }),
     );
   }
 

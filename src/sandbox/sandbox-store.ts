@@ -27,7 +27,7 @@ export interface SessionRecord {
   endedAtMs: number | null;
 }
 
-export type SandboxPatch = Partial<Pick<SandboxRecord, 'status' | 'currentSessionId' | 'containerId' | 'lastActiveAtMs' | 'name'>>;
+export type SandboxPatch = Partial<Pick<SandboxRecord, 'status' | 'currentSessionId' | 'containerId' | 'lastActiveAtMs' | 'name' | 'expiresAtMs'>>;
 
 /**
  * The registry port. SQLite implements it today (store/); it is free of SQLite types so that a
@@ -39,6 +39,8 @@ export interface SandboxStore {
   insert(record: SandboxRecord): void;
   find(id: string): SandboxRecord | undefined;
   list(options?: { limit?: number; offset?: number }): SandboxRecord[];
+  /** Sandboxes with ids greater than `afterId`, in id order (cursor pagination). */
+  listAfter(afterId: string | undefined, limit: number): SandboxRecord[];
   count(): number;
   update(id: string, patch: SandboxPatch): SandboxRecord | undefined;
   remove(id: string): void;

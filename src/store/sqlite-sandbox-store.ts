@@ -37,6 +37,7 @@ const PATCH_COLUMNS: Record<keyof SandboxPatch, string> = {
   containerId: 'container_id',
   lastActiveAtMs: 'last_active_at_ms',
   name: 'name',
+  expiresAtMs: 'expires_at_ms',
 };
 
 /**
@@ -101,6 +102,11 @@ export class SqliteSandboxStore implements SandboxStore {
     const rows = this.db
       .prepare(`SELECT * FROM sandboxes ORDER BY created_at_ms DESC, id LIMIT ? OFFSET ?`)
       .all(options.limit ?? -1, options.offset ?? 0) as SandboxRow[];
+    return rows.map(fromRow);
+  }
+
+  listAfter(afterId: string | undefined, limit: number): SandboxRecord[] {
+    const rows = this.db.prepare(`SELECT * FROM sandboxes WHERE id > ? ORDER BY id LIMIT ?`).all(afterId ?? '', limit) as SandboxRow[];
     return rows.map(fromRow);
   }
 
