@@ -1,11 +1,19 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { SqliteSandboxStore } from '../../src/store/sqlite-sandbox-store.js';
+
+/** The MCP transports every scenario runs over. */
+export type McpTransportKind = 'stdio' | 'http' | 'sse';
+export const MCP_TRANSPORTS: McpTransportKind[] = ['stdio', 'http', 'sse'];
+export const TEST_TOKEN = 'e2e-token-0123456789abcdef';
 
 export const REGISTRIES_DIR = join(tmpdir(), 'berth-e2e-registries');
 
@@ -29,9 +37,14 @@ export class BerthUnderTest {
   readonly home: string;
   readonly registryId: string;
   client!: Client;
-  private transport!: StdioClientTransport;
+  baseUrl = '';
+  private stdioTransport: StdioClientTransport | undefined;
+  private httpProcess: ChildProcess | undefined;
 
-  constructor(readonly env: Record<string, string> = {}) {
+  constructor(
+    readonly env: Record<string, string> = {},
+    readonly kind: McpTransportKind = 'stdio',
+  ) {
     this.home = mkdtempSync(join(tmpdir(), 'berth-e2e-'));
     // Create the registry first so the sweep knows its id even if the server never starts.
     const store = new SqliteSandboxStore(join(this.home, 'berth.db'));
@@ -46,19 +59,65 @@ export class BerthUnderTest {
   }
 
   async start(): Promise<Client> {
-    this.transport = new StdioClientTransport({ command: process.execPath, args: ['dist/cli.js', 'stdio'], env: this.serverEnv, stderr: 'pipe' });
+    let transport: Transport;
+    if (this.kind === 'stdio') {
+      const stdio = new StdioClientTransport({ command: process.execPath, args: ['dist/cli.js', 'stdio'], env: this.serverEnv, stderr: 'pipe' });
+      this.stdioTransport = stdio;
+      transport = stdio;
+    } else {
+      const base = await this.startHttpServer();
+      const headers = { Authorization: `Bearer ${TEST_TOKEN}` };
+      transport =
+        this.kind === 'http'
+          ? new StreamableHTTPClientTransport(new URL(`${base}/mcp`), { requestInit: { headers } })
+          : new SSEClientTransport(new URL(`${base}/sse`), {
+              requestInit: { headers },
+              eventSourceInit: { fetch: (url, init) => fetch(url, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers } }) },
+            });
+    }
     this.client = new Client({ name: 'berth-e2e', version: '0.0.0' });
-    await this.client.connect(this.transport);
+    await this.client.connect(transport);
     return this.client;
+  }
+
+  /** Starts `berth serve` on a free port and returns its base URL. */
+  async startHttpServer(extraEnv: Record<string, string> = {}): Promise<string> {
+    const child = spawn(process.execPath, ['dist/cli.js', 'serve', '--port', '0'], {
+      env: { ...this.serverEnv, BERTH_TOKEN: TEST_TOKEN, ...extraEnv },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    this.httpProcess = child;
+    const base = await new Promise<string>((resolve, reject) => {
+      let seen = '';
+      const timer = setTimeout(() => reject(new Error(`berth serve did not start: ${seen}`)), 20_000);
+      child.stderr!.on('data', (chunk: Buffer) => {
+        seen += chunk.toString();
+        const match = /listening on (http:\/\/\S+)/.exec(seen);
+        if (match?.[1]) {
+          clearTimeout(timer);
+          resolve(match[1]);
+        }
+      });
+      child.once('exit', (code) => reject(new Error(`berth serve exited with ${code}: ${seen}`)));
+    });
+    this.baseUrl = base;
+    return base;
   }
 
   /** The server's process id (to kill it hard). */
   get pid(): number | null {
-    return this.transport.pid;
+    return this.kind === 'stdio' ? (this.stdioTransport?.pid ?? null) : (this.httpProcess?.pid ?? null);
   }
 
   async stopServer(): Promise<void> {
     await this.client?.close().catch(() => undefined);
+    const child = this.httpProcess;
+    this.httpProcess = undefined;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
   }
 
   async call<T = Record<string, unknown>>(name: string, args: Record<string, unknown> = {}, options: { timeoutMs?: number } = {}): Promise<ToolCall<T>> {

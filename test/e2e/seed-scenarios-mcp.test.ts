@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import { BerthUnderTest } from './harness.js';
+import { BerthUnderTest, MCP_TRANSPORTS } from './harness.js';
 import { scenario1, scenario2, scenario3, scenario4 } from './scenarios/seed-scenarios.js';
 
-describe('seed scenarios over MCP stdio', () => {
-  const berth = new BerthUnderTest();
+// The scenario bodies are written once and run over every MCP transport.
+describe.each(MCP_TRANSPORTS)('seed scenarios over MCP %s', (kind) => {
+  const berth = new BerthUnderTest({}, kind);
   beforeAll(async () => {
     await berth.start();
   });
