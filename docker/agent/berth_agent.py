@@ -36,6 +36,7 @@ PROTOCOL = 1
 WORKSPACE = os.path.realpath(os.environ.get("BERTH_WORKSPACE", "/workspace"))
 SOCKET_PATH = os.environ.get("BERTH_AGENT_SOCKET", "/tmp/.berth/agent.sock")
 IDLE_EXIT_S = float(os.environ.get("BERTH_IDLE_EXIT_S", "0") or 0)
+KERNEL_START_WAIT_S = 120
 INTERRUPT_GRACE_S = float(os.environ.get("BERTH_INTERRUPT_GRACE_S", "3"))
 ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 RICH_MIME_TYPES = (
@@ -563,10 +564,11 @@ class Kernel:
         timeout_s = max(float(req.get("timeout_ms") or 60000) / 1000.0, 0.001)
         limit = int(req.get("max_output_chars") or 50000)
         max_rich = int(req.get("max_rich_bytes") or (4 << 20))
+        # The deadline covers the execution, not the kernel's start (a cold sandbox's first call).
+        if not self.ready.wait(timeout=KERNEL_START_WAIT_S):
+            raise AgentError("timeout", "the Python kernel did not start within %ds" % KERNEL_START_WAIT_S)
         started = time.monotonic()
         deadline = started + timeout_s
-        if not self.ready.wait(timeout=timeout_s):
-            raise AgentError("timeout", "the kernel was not ready within the timeout")
         if self.start_error:
             raise AgentError("kernel_unavailable", "the Python kernel could not start: " + self.start_error)
         kc = self.kc
