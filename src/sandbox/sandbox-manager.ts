@@ -95,6 +95,7 @@ export class SandboxManager {
   private readonly starting = new Map<string, Promise<LiveSession>>();
   private readonly busy = new Map<string, number>();
   private sweepTimer: NodeJS.Timeout | undefined;
+  private closing = false;
 
   constructor(deps: ManagerDeps) {
     this.store = deps.store;
@@ -426,6 +427,7 @@ export class SandboxManager {
 
   /** Closes this process's agent connections. Containers keep running; the next process adopts them. */
   close(): void {
+    this.closing = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     for (const live of this.live.values()) live.client.close();
     this.live.clear();
@@ -583,12 +585,35 @@ export class SandboxManager {
     return client;
   }
 
+  private async markIdleIfGone(sandboxId: string, sessionId: string): Promise<void> {
+    try {
+      // A container being killed still reads as running for a moment: look again before
+      // concluding that only the connection dropped (then the next call re-adopts it).
+      for (let attempt = 0; attempt < 10; attempt++) {
+        const info = await this.driver.findSession(containerName(sandboxId));
+        if (!info?.running || info.sessionId !== sessionId) break;
+        if (attempt === 9) return;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      const record = this.store.find(sandboxId);
+      if (!record || record.currentSessionId !== sessionId || this.starting.has(sandboxId)) return;
+      this.store.endSession(sessionId, Date.now());
+      this.store.update(sandboxId, { status: transition(record.status, 'session_lost'), currentSessionId: null, containerId: null });
+    } catch (error) {
+      this.log.debug({ sandbox: sandboxId, err: error }, 'could not check a closed session');
+    }
+  }
+
   private track(sandboxId: string, session: LiveSession): void {
     this.live.set(sandboxId, session);
     session.client.onClose(() => {
       if (this.live.get(sandboxId) !== session) return;
       this.live.delete(sandboxId);
       this.log.info({ sandbox: sandboxId, session: session.sessionId }, 'agent connection closed');
+      if (this.closing) return;
+      // The container may have ended by itself (crash, idle exit, removed by hand): if so the
+      // registry must stop saying it runs.
+      void this.markIdleIfGone(sandboxId, session.sessionId);
     });
   }
 
