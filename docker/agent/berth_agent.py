@@ -58,6 +58,16 @@ class AgentError(Exception):
         self.details = details
 
 
+def prefer_oom_kill(pid="self"):
+    # When the sandbox runs out of memory, the kernel or a command should die, not the agent (the
+    # agent restarts the kernel and reports it; without the agent the session is gone).
+    try:
+        with open("/proc/%s/oom_score_adj" % pid, "w") as f:
+            f.write("500")
+    except OSError:
+        pass
+
+
 def log(*parts):
     print("[berth-agent]", *parts, file=sys.stderr, flush=True)
 
@@ -405,6 +415,7 @@ def op_shell(req, emit):
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
+    prefer_oom_kill(proc.pid)
     with SHELLS_LOCK:
         SHELLS[req.get("id")] = proc
     outs = {"stdout": BoundedText(limit // 2), "stderr": BoundedText(limit // 2)}
@@ -492,12 +503,20 @@ class Kernel:
             self.kc.start_channels()
             self.kc.wait_for_ready(timeout=120)
             self.generation += 1
+            self.mark_kernel()
             self.ready.set()
             log("kernel ready")
         except Exception as exc:  # reported to every caller; the container stays up for files
             self.start_error = "%s: %s" % (type(exc).__name__, exc)
             log("kernel failed to start:", self.start_error)
             self.ready.set()
+
+    def mark_kernel(self):
+        provisioner = getattr(self.km, "provisioner", None)
+        process = getattr(provisioner, "process", None) or getattr(self.km, "kernel", None)
+        pid = getattr(process, "pid", None)
+        if pid:
+            prefer_oom_kill(pid)
 
     def restart(self, reason):
         log("restarting kernel:", reason)
@@ -512,6 +531,7 @@ class Kernel:
             self.kc.start_channels()
             self.kc.wait_for_ready(timeout=120)
             self.generation += 1
+            self.mark_kernel()
             self.start_error = None
         except Exception as exc:
             self.start_error = "%s: %s" % (type(exc).__name__, exc)

@@ -166,7 +166,7 @@ export class RestApi {
       }
     }
     const profile = body.profile ?? PROFILE;
-    if (profile !== PROFILE) throw new BerthError('invalid_argument', `unknown profile "${String(profile)}"; the only profile is "${PROFILE}"`);
+    if (profile !== PROFILE) throw new BerthError('invalid_argument', `unknown profile ${JSON.stringify(profile)}; the only profile is "${PROFILE}"`);
     const ttl = numberField(body, 'ttl', false);
     const idle = numberField(body, 'idle_timeout', false);
     const name = body.name;

@@ -399,6 +399,7 @@ function progressReporter(extra: Extra): ((event: { stream: string; text: string
   };
   return (event) => {
     pending += event.text;
+    if (pending.length > 8000) pending = pending.slice(-4000);
     timer ??= setTimeout(flush, 200);
   };
 }

@@ -52,6 +52,14 @@ describe('sandbox hardening (defaults)', () => {
     expect((await sh('test -S /var/run/docker.sock && echo present || echo absent')).stdout).toBe('absent\n');
   });
 
+  it('makes the kernel, not the agent, the first victim of the OOM killer', async () => {
+    const r = await berth.ok<{ output: string }>('python_exec', {
+      sandbox_id: id,
+      code: "import os; print(open('/proc/self/oom_score_adj').read().strip(), open(f'/proc/{os.getppid()}/oom_score_adj').read().strip())",
+    });
+    expect(r.output).toBe('500 0\n');
+  });
+
   it('bounds memory: a kernel that eats too much is restarted, and the sandbox keeps working', async () => {
     const r = await berth.ok<{ success: boolean; kernel_restarted: boolean; error: string | null }>('python_exec', {
       sandbox_id: id,

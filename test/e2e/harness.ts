@@ -90,7 +90,7 @@ export class BerthUnderTest {
     const base = await new Promise<string>((resolve, reject) => {
       let seen = '';
       const timer = setTimeout(() => reject(new Error(`berth serve did not start: ${seen}`)), 20_000);
-      child.stderr!.on('data', (chunk: Buffer) => {
+      child.stderr.on('data', (chunk: Buffer) => {
         seen += chunk.toString();
         const match = /listening on (http:\/\/\S+)/.exec(seen);
         if (match?.[1]) {
