@@ -88,6 +88,8 @@ export async function startHttpFront(berth: Berth, options: { host?: string; por
       (error: unknown) => {
         if (error instanceof BerthError && error.status < 500) logger.debug({ code: error.code, path: req.url?.split('?')[0] }, 'http request refused');
         else logger.warn({ err: error, path: req.url?.split('?')[0] }, 'http request failed');
+        // A body we stopped reading cannot be skipped on a keep-alive connection: close it.
+        if (!req.complete && !res.headersSent) res.setHeader('connection', 'close');
         if (!res.headersSent) sendError(res, error, requestId);
         else res.end();
         // Whatever the client still sends is of no use now.

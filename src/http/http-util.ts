@@ -24,7 +24,11 @@ export async function readJsonBody(req: IncomingMessage, limitBytes: number): Pr
 }
 
 function tooLarge(limitBytes: number): BerthError {
-  return new BerthError('limit_exceeded', `the request body is larger than the limit of ${limitBytes} bytes`, { details: { limit: limitBytes } });
+  return new BerthError(
+    'limit_exceeded',
+    `the request body is larger than the limit of ${limitBytes} bytes (set by BERTH_MAX_WRITE_BYTES, plus room for base64 and JSON); upload large files as multipart to /filesystem/upload`,
+    { details: { limit: limitBytes } },
+  );
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

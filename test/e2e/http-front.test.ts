@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -44,6 +44,21 @@ function raw(base: string, path: string, options: { method?: string; headers?: R
     req.on('timeout', () => req.destroy(new Error(`timeout: ${path}`)));
     req.on('error', reject);
     req.end(options.body);
+  });
+}
+
+/** A node:http request over a given agent; a body given as chunks goes out chunked (no Content-Length). */
+function sendOn(agent: Agent, base: string, method: string, path: string, chunks: Buffer[] = []) {
+  return new Promise<{ status: number; headers: Record<string, unknown>; text: string; socketReused: boolean }>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: Number(new URL(base).port), path, method, agent, headers: { ...AUTH, 'content-type': 'application/json' } }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (c: Buffer) => parts.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(parts).toString('utf8'), socketReused: req.reusedSocket }));
+    });
+    req.setTimeout(8_000, () => req.destroy(new Error(`no response to ${method} ${path} within 8 s`)));
+    req.on('error', reject);
+    for (const chunk of chunks) req.write(chunk);
+    req.end();
   });
 }
 
@@ -312,26 +327,42 @@ describe('HTTP front (berth serve): health, guards, caps, streaming, MCP parity'
       expect(err.message).toContain(String(limit));
     });
 
-    it('PUT with a body streamed without Content-Length is capped too', async () => {
-      const other = limitsBase;
-      const sid = await createSandbox(other);
+    const streamedPut = async (agent: Agent) => {
+      const sid = await createSandbox(limitsBase);
       const payload = Buffer.from(JSON.stringify({ path: 'big2.txt', content: 'b'.repeat(300_000) }));
-      const stream = new ReadableStream<Uint8Array>({
-        start(controller) {
-          for (let i = 0; i < payload.length; i += 16 * 1024) controller.enqueue(payload.subarray(i, i + 16 * 1024));
-          controller.close();
-        },
-      });
-      const res = await fetch(`${other}/v1/sandboxes/${sid}/filesystem/files`, {
-        method: 'PUT',
-        headers: { ...AUTH, 'content-type': 'application/json' },
-        body: stream,
-        duplex: 'half',
-        signal: AbortSignal.timeout(15_000),
-      });
-      const text = await res.text();
-      expect(res.status, text.slice(0, 300)).toBe(413);
-      expect((JSON.parse(text) as ErrorBody).error.code).toBe('limit_exceeded');
+      const chunks: Buffer[] = [];
+      for (let i = 0; i < payload.length; i += 16 * 1024) chunks.push(payload.subarray(i, i + 16 * 1024));
+      return sendOn(agent, limitsBase, 'PUT', `/v1/sandboxes/${sid}/filesystem/files`, chunks);
+    };
+
+    it('PUT with a body streamed without Content-Length (chunked) is capped too', async () => {
+      const agent = new Agent({ keepAlive: false });
+      try {
+        const refused = await streamedPut(agent);
+        expect(refused.status, refused.text.slice(0, 300)).toBe(413);
+        const err = (JSON.parse(refused.text) as ErrorBody).error;
+        expect(err.code).toBe('limit_exceeded');
+        expect(err.message).toContain(String(err.details?.limit));
+      } finally {
+        agent.destroy();
+      }
+    });
+
+    it('after refusing a streamed oversized body, a keep-alive client still gets answers', async () => {
+      // One keep-alive socket, so that the second request would go over the same connection as the
+      // first. The server closes a connection whose body it stopped reading (the unread rest cannot
+      // be skipped), so the client must not be left hanging on it.
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      try {
+        const refused = await streamedPut(agent);
+        expect(refused.status).toBe(413);
+        expect(refused.headers.connection).toBe('close');
+        const next = await sendOn(agent, limitsBase, 'GET', '/v1/sandboxes');
+        expect(next.socketReused).toBe(false);
+        expect(next.status, next.text).toBe(200);
+      } finally {
+        agent.destroy();
+      }
     });
 
     it('POST /mcp with a huge body is 413', async () => {
@@ -413,7 +444,7 @@ describe('HTTP front (berth serve): health, guards, caps, streaming, MCP parity'
       const out = (check.json() as { stdout: string }).stdout.split('\n');
       expect(out[0]).toBe(local);
       // No temporary upload file next to it.
-      expect(out.filter((l) => l !== '' && l !== '.' && l !== '..')).toEqual(['blob.bin']);
+      expect(out.slice(1).filter((l) => l !== '' && l !== '.' && l !== '..')).toEqual(['blob.bin']);
     });
   });
 
