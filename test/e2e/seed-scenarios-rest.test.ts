@@ -187,3 +187,23 @@ describe('seed scenarios over REST v1', () => {
     await api('DELETE', `/v1/sandboxes/${first.id}`);
   });
 });
+
+describe('REST v1 when Docker is unreachable', () => {
+  const berth = new BerthUnderTest({ DOCKER_HOST: 'unix:///tmp/berth-no-such-docker.sock' }, 'http');
+  afterAll(async () => {
+    await berth.cleanup();
+  });
+
+  it('answers 503 runtime_unavailable, and /readyz says not ready', async () => {
+    const base = await berth.startHttpServer();
+    const res = await fetch(`${base}/v1/sandboxes`, { method: 'POST', headers: { Authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/json' }, body: '{}' });
+    expect(res.status).toBe(503);
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('runtime_unavailable');
+    expect(body.error.message).toMatch(/Start Docker|DOCKER_HOST/);
+    const ready = await fetch(`${base}/readyz`);
+    expect(ready.status).toBe(503);
+    const list = await fetch(`${base}/v1/sandboxes`, { headers: { Authorization: `Bearer ${TEST_TOKEN}` } });
+    expect(list.status).toBe(200);
+  });
+});
