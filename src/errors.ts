@@ -97,7 +97,7 @@ export function toBerthError(error: unknown): BerthError {
 export function sandboxNotFound(id: string): BerthError {
   return new BerthError(
     'sandbox_not_found',
-    `sandbox "${id}" does not exist (it may have been deleted). Call list_sandboxes to see the sandboxes you have, or create_sandbox to make a new one.`,
+    `sandbox "${id}" does not exist (it may have been deleted). List your sandboxes (list_sandboxes, GET /v1/sandboxes) or create a new one (create_sandbox, POST /v1/sandboxes).`,
     { details: { sandbox_id: id } },
   );
 }

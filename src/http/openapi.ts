@@ -19,7 +19,7 @@ function op(summary: string, responses: Record<string, object>, extra: object = 
 }
 
 /** The OpenAPI 3.1 document of REST API v1, served at /v1/openapi.json. */
-export function openApiDocument(config: Config): object {
+export function openApiDocument(config: Config, serverUrl: string): object {
   return {
     openapi: '3.1.0',
     info: {
@@ -27,7 +27,7 @@ export function openApiDocument(config: Config): object {
       version: SERVER_VERSION,
       description: 'Docker-backed Python sandboxes. Paths, fields and status codes follow Bay API v1; Berth adds fields. Errors are {"error": {code, message, request_id, details}}.',
     },
-    servers: [{ url: `http://${config.host}:${config.port}` }],
+    servers: [{ url: serverUrl }],
     security: [{ bearer: [] }],
     paths: {
       '/v1/sandboxes': {

@@ -49,7 +49,7 @@ export class RestApi {
     this.jsonLimitBytes = Math.ceil((config.maxWriteBytes * 4) / 3) + 64 * 1024;
     const id = '([^/]+)';
     const sb = `^/v1/sandboxes/${id}`;
-    this.add('GET', '^/v1/openapi\\.json$', async (c) => sendJson(c.res, 200, openApiDocument(this.config)));
+    this.add('GET', '^/v1/openapi\\.json$', async (c) => sendJson(c.res, 200, openApiDocument(this.config, `http://${c.req.headers.host ?? `${this.config.host}:${this.config.port}`}`)));
     this.add('GET', '^/v1/profiles$', async (c) => sendJson(c.res, 200, { items: [this.profile()] }));
     this.add('POST', '^/v1/sandboxes$', (c) => this.create(c));
     this.add('GET', '^/v1/sandboxes$', (c) => this.list(c));
@@ -198,6 +198,7 @@ export class RestApi {
     const cursor = c.url.searchParams.get('cursor') ?? undefined;
     const statusText = c.url.searchParams.get('status');
     const status = statusText ? STATUS_FILTER[statusText] : undefined;
+    if (statusText && !status) throw new BerthError('invalid_argument', `status must be one of ${Object.keys(STATUS_FILTER).join(', ')}`);
     const page = this.manager.page({ cursor, limit, status });
     sendJson(c.res, 200, { items: page.sandboxes.map((s) => this.sandbox(s)), next_cursor: page.nextCursor });
   }
@@ -330,20 +331,37 @@ export class RestApi {
     let sawFile = false;
     const hash = createHash('sha256');
 
-    const flush = async () => {
+    // Each write to the sandbox stays within both the streaming chunk and the per-call write cap.
+    const chunkBytes = Math.max(1, Math.min(CHUNK_BYTES, this.config.maxWriteBytes));
+    const flush = async (final: boolean) => {
       if (target === undefined || pendingBytes === 0) return;
       temp ??= tempNameFor(toWorkspacePath(target));
-      const chunk = Buffer.concat(pending);
+      let data = Buffer.concat(pending);
       pending = [];
       pendingBytes = 0;
-      await this.manager.writeFile(id, temp, chunk, { mode: written === 0 ? 'w' : 'a' });
-      written += chunk.length;
+      while (data.length >= chunkBytes || (final && data.length > 0)) {
+        const piece = data.subarray(0, chunkBytes);
+        data = data.subarray(piece.length);
+        await this.manager.writeFile(id, temp, piece, { mode: written === 0 ? 'w' : 'a' });
+        written += piece.length;
+      }
+      if (data.length > 0) {
+        pending = [data];
+        pendingBytes = data.length;
+      }
     };
 
     const work: Array<Promise<void>> = [];
     const finished = new Promise<void>((resolve, reject) => {
       bb.on('field', (name, value) => {
-        if (name === 'path' && target === undefined) target = value;
+        if (name !== 'path' || target !== undefined) return;
+        try {
+          toWorkspacePath(value);
+          target = value;
+        } catch (error) {
+          // Refuse now, before any byte is written; the rest of the body is not read.
+          reject(error);
+        }
       });
       bb.on('file', (name, stream, info) => {
         if (name !== 'file' || sawFile) {
@@ -352,14 +370,13 @@ export class RestApi {
         }
         sawFile = true;
         fileName = info.filename;
-        work.push(
-          (async () => {
+        const consumed = (async () => {
             try {
               for await (const chunk of stream as AsyncIterable<Buffer>) {
                 hash.update(chunk);
                 pending.push(chunk);
                 pendingBytes += chunk.length;
-                if (pendingBytes >= CHUNK_BYTES && target !== undefined) await flush();
+                if (pendingBytes >= chunkBytes && target !== undefined) await flush(false);
               }
               if ((stream as unknown as { truncated?: boolean }).truncated) {
                 throw new BerthError('file_too_large', `the upload is larger than the limit of ${limit} bytes (BERTH_MAX_UPLOAD_BYTES)`, { details: { limit } });
@@ -368,8 +385,10 @@ export class RestApi {
               stream.resume();
               throw error;
             }
-          })(),
-        );
+          })();
+        // Handled below through Promise.all; never an unhandled rejection meanwhile.
+        consumed.catch(() => undefined);
+        work.push(consumed);
       });
       bb.on('close', () => resolve());
       bb.on('error', (error: Error) => reject(new BerthError('invalid_argument', `malformed multipart request: ${error.message}`)));
@@ -385,12 +404,18 @@ export class RestApi {
       if (written === 0 && pendingBytes === 0) {
         await this.manager.writeFile(id, target, Buffer.alloc(0), { mode: 'w' });
       } else {
-        await flush();
+        await flush(true);
         await this.manager.renameFile(id, temp!, target);
       }
       temp = undefined;
       const stat = await this.manager.stat(id, target);
       sendJson(c.res, 200, { status: 'ok', path: stat.path, size: stat.size, sha256: hash.digest('hex') });
+    } catch (error) {
+      // Read (and drop) the rest of the body, within the upload cap, so that the client gets the
+      // error response instead of a broken pipe; beyond the cap the connection is closed.
+      c.req.unpipe(bb);
+      await discardBody(c.req, limit);
+      throw error;
     } finally {
       if (temp !== undefined) await this.manager.deleteFile(id, temp).catch(() => undefined);
       c.req.unpipe(bb);
@@ -421,6 +446,30 @@ export class RestApi {
     }
     c.res.end();
   }
+}
+
+/** Consumes what is left of a request body, up to `maxBytes`. */
+function discardBody(req: IncomingMessage, maxBytes: number): Promise<void> {
+  if (req.complete || req.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    let seen = 0;
+    const done = () => {
+      req.off('data', onData);
+      resolve();
+    };
+    const onData = (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen > maxBytes) {
+        req.pause();
+        done();
+      }
+    };
+    req.on('data', onData);
+    req.once('end', done);
+    req.once('close', done);
+    req.once('error', done);
+    req.resume();
+  });
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

@@ -245,9 +245,9 @@ export class SandboxManager {
         'exec',
         { code, timeout_ms: timeoutMs, max_output_chars: this.config.maxOutputChars, max_rich_bytes: this.config.maxRichBytes },
         ExecResultSchema,
-        // The agent enforces the deadline (interrupt, then restart); this backstop covers an agent
-        // that stopped answering altogether.
-        { signal: options.signal, onOutput: options.onOutput, timeoutMs: timeoutMs + 30_000 },
+        // The agent enforces the deadline (interrupt, then restart) after waiting up to 120 s for a
+        // cold kernel; this backstop only covers an agent that stopped answering altogether.
+        { signal: options.signal, onOutput: options.onOutput, timeoutMs: timeoutMs + 150_000 },
       );
       return { ...result, session_id: session.sessionId };
     });
@@ -637,6 +637,9 @@ export function containerName(sandboxId: string): string {
   return `berth-${sandboxId}`;
 }
 
+/** Longest TTL or idle timeout accepted: one year. */
+const MAX_LIFETIME_S = 31_536_000;
+
 const ID_ALPHABET = 'abcdefghijkmnopqrstuvwxyz23456789';
 
 function randomId(length: number): string {
@@ -662,8 +665,8 @@ function validateCreateOptions(options: CreateOptions): void {
     ['ttl', options.ttlS],
     ['idle_timeout', options.idleTimeoutS],
   ] as const) {
-    if (value !== undefined && (!Number.isFinite(value) || value < 0)) {
-      throw new BerthError('invalid_argument', `${key} must be a number of seconds >= 0 (0 means never)`);
+    if (value !== undefined && (!Number.isFinite(value) || value < 0 || value > MAX_LIFETIME_S)) {
+      throw new BerthError('invalid_argument', `${key} must be a number of seconds from 0 to ${MAX_LIFETIME_S} (0 means never)`);
     }
   }
 }

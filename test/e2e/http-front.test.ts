@@ -448,6 +448,44 @@ describe('HTTP front (berth serve): health, guards, caps, streaming, MCP parity'
     });
   });
 
+  describe('6b. multipart uploads that fail, in any field order', () => {
+    const upload = (server: string, sid: string, parts: Array<['path', string] | ['file', Uint8Array, string]>) => {
+      const form = new FormData();
+      for (const part of parts) {
+        if (part[0] === 'path') form.append('path', part[1]);
+        else form.append('file', new Blob([part[1]]), part[2]);
+      }
+      return get(`${server}/v1/sandboxes/${sid}/filesystem/upload`, { method: 'POST', headers: AUTH, body: form });
+    };
+
+    it('accepts the file before the path, larger than one MCP write', async () => {
+      const bytes = randomBytes(8 * MiB);
+      const r = await upload(base, id, [['file', bytes, 'late.bin'], ['path', 'late/late.bin']]);
+      expect(r.status, r.text).toBe(200);
+      expect(r.json()).toMatchObject({ status: 'ok', size: bytes.length, sha256: sha256(bytes) });
+    });
+
+    it('refuses a path outside the workspace with 400, writing nothing, and keeps serving', async () => {
+      const r = await upload(base, id, [['path', '../evil.bin'], ['file', randomBytes(3 * MiB), 'evil.bin']]);
+      expect(r.status, r.text).toBe(400);
+      expect((r.json() as ErrorBody).error.code).toBe('invalid_path');
+      const late = await upload(base, id, [['file', randomBytes(2 * MiB), 'evil.bin'], ['path', '/etc/evil.bin']]);
+      expect(late.status, late.text).toBe(400);
+      expect((await get(`${base}/healthz`)).status).toBe(200);
+    });
+
+    it('answers 413 for an oversized file sent before its path, and leaves no temporary file', async () => {
+      const sid = await createSandbox(uploadsBase);
+      const r = await upload(uploadsBase, sid, [['file', randomBytes(3 * MiB), 'big.bin'], ['path', 'over.bin']]);
+      expect(r.status, r.text).toBe(413);
+      expect((r.json() as ErrorBody).error.code).toBe('file_too_large');
+      const listing = await get(`${uploadsBase}/v1/sandboxes/${sid}/filesystem/directories?include_hidden=true`, { headers: AUTH });
+      const names = (listing.json() as { entries: Array<{ name: string }> }).entries.map((e) => e.name);
+      expect(names.filter((n) => n.includes('berth-upload') || n === 'over.bin')).toEqual([]);
+      expect((await get(`${uploadsBase}/healthz`)).status).toBe(200);
+    });
+  });
+
   describe('7. MCP over HTTP and SSE matches stdio', () => {
     it('has exactly the tools and resource templates of stdio', async () => {
       const stdio = new BerthUnderTest({}, 'stdio');
