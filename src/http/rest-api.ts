@@ -360,7 +360,7 @@ export class RestApi {
           target = value;
         } catch (error) {
           // Refuse now, before any byte is written; the rest of the body is not read.
-          reject(error);
+          reject(error instanceof Error ? error : new Error(String(error)));
         }
       });
       bb.on('file', (name, stream, info) => {
