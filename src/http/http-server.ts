@@ -44,6 +44,10 @@ export async function startHttpFront(berth: Berth, options: { host?: string; por
   const bodyLimit = Math.ceil((config.maxWriteBytes * 4) / 3) + 64 * 1024;
   const sessions = new McpHttpSessions(() => createMcpServer(manager, config, logger), bodyLimit, logger);
   const rest = new RestApi(manager, config);
+  const expiry = setInterval(() => {
+    sessions.expireIdle().catch(() => undefined);
+  }, 60_000);
+  expiry.unref();
 
   const handle = async (req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://berth.invalid');
@@ -53,6 +57,22 @@ export async function startHttpFront(berth: Berth, options: { host?: string; por
       return;
     }
     guard.checkOrigin(req);
+    // Browsers on an allowed origin (BERTH_ALLOWED_ORIGINS) get CORS headers and preflights.
+    const origin = req.headers.origin;
+    if (origin) {
+      res.setHeader('access-control-allow-origin', origin);
+      res.setHeader('vary', 'Origin');
+      res.setHeader('access-control-expose-headers', 'Mcp-Session-Id, X-Request-Id, Content-Disposition');
+    }
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, {
+        'access-control-allow-methods': 'GET, POST, PUT, DELETE, OPTIONS',
+        'access-control-allow-headers': 'Authorization, Content-Type, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-Id, Idempotency-Key, X-Request-Id',
+        'access-control-max-age': '600',
+      });
+      res.end();
+      return;
+    }
     if (path === '/readyz') {
       const checks: Record<string, string> = {};
       let ready = true;
@@ -118,6 +138,7 @@ export async function startHttpFront(berth: Berth, options: { host?: string; por
     token,
     tokenGenerated,
     close: async () => {
+      clearInterval(expiry);
       await sessions.closeAll();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

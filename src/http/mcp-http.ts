@@ -11,7 +11,12 @@ import { readJsonBody, sendJson } from './http-util.js';
 interface Session {
   server: McpServer;
   close(): Promise<void>;
+  /** Last request on this session, epoch ms. */
+  lastSeenMs: number;
 }
+
+/** Streamable HTTP sessions that saw no request for this long are closed (clients may vanish without DELETE). */
+export const SESSION_IDLE_MS = 60 * 60 * 1000;
 
 /**
  * MCP over HTTP: Streamable HTTP at /mcp (stateful sessions) and the legacy HTTP+SSE transport at
@@ -36,7 +41,10 @@ export class McpHttpSessions {
     if (req.method === 'POST') {
       const body = await readJsonBody(req, this.bodyLimitBytes);
       const existing = sessionId ? this.streamable.get(sessionId) : undefined;
-      if (existing) return existing.transport.handleRequest(req, res, body);
+      if (existing) {
+        existing.session.lastSeenMs = Date.now();
+        return existing.transport.handleRequest(req, res, body);
+      }
       if (sessionId) return jsonRpcError(res, 404, 'unknown or expired MCP session; initialize a new one');
       if (!isInitializeRequest(body) && !(Array.isArray(body) && body.some((m) => isInitializeRequest(m)))) {
         return jsonRpcError(res, 400, 'no MCP session: send an initialize request first (without Mcp-Session-Id)');
@@ -45,7 +53,7 @@ export class McpHttpSessions {
       const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
         onsessioninitialized: (id) => {
-          this.streamable.set(id, { transport, session: { server, close: () => server.close() } });
+          this.streamable.set(id, { transport, session: { server, close: () => server.close(), lastSeenMs: Date.now() } });
           this.logger.debug({ session: id }, 'streamable HTTP session opened');
         },
       });
@@ -58,6 +66,7 @@ export class McpHttpSessions {
     if (req.method === 'GET' || req.method === 'DELETE') {
       const existing = sessionId ? this.streamable.get(sessionId) : undefined;
       if (!existing) return jsonRpcError(res, sessionId ? 404 : 400, sessionId ? 'unknown or expired MCP session' : 'missing Mcp-Session-Id header');
+      existing.session.lastSeenMs = Date.now();
       return existing.transport.handleRequest(req, res);
     }
     res.writeHead(405, { allow: 'GET, POST, DELETE' }).end();
@@ -70,7 +79,7 @@ export class McpHttpSessions {
     }
     const transport = new SSEServerTransport('/messages', res);
     const server = this.newServer();
-    this.sse.set(transport.sessionId, { transport, session: { server, close: () => server.close() } });
+    this.sse.set(transport.sessionId, { transport, session: { server, close: () => server.close(), lastSeenMs: Date.now() } });
     transport.onclose = () => {
       this.sse.delete(transport.sessionId);
     };
@@ -92,6 +101,17 @@ export class McpHttpSessions {
     if (!entry) throw new BerthError('not_found', 'unknown SSE session: open GET /sse first and post to the endpoint it announces');
     const body = await readJsonBody(req, this.bodyLimitBytes);
     await entry.transport.handlePostMessage(req, res, body);
+  }
+
+  /** Closes Streamable HTTP sessions idle for longer than `idleMs`; returns how many. */
+  async expireIdle(idleMs = SESSION_IDLE_MS, now = Date.now()): Promise<number> {
+    const stale = [...this.streamable.entries()].filter(([, e]) => now - e.session.lastSeenMs > idleMs);
+    for (const [id, entry] of stale) {
+      this.streamable.delete(id);
+      await entry.transport.close().catch(() => undefined);
+      await entry.session.close().catch(() => undefined);
+    }
+    return stale.length;
   }
 
   async closeAll(): Promise<void> {

@@ -297,6 +297,9 @@ export class SandboxManager {
 
   async writeFile(id: string, path: string, content: Buffer, options: { mode?: 'w' | 'a'; signal?: AbortSignal } = {}) {
     const rel = toWorkspacePath(path);
+    if (/[\\/]$/.test(path) || rel === '.') {
+      throw new BerthError('is_a_directory', `"${path}" names a directory; give the file's path, for example "${rel === '.' ? '' : `${rel}/`}file.txt"`);
+    }
     if (content.length > this.config.maxWriteBytes) {
       throw new BerthError(
         'file_too_large',

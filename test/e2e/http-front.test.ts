@@ -258,6 +258,23 @@ describe('HTTP front (berth serve): health, guards, caps, streaming, MCP parity'
       }
     });
 
+    it('answers CORS preflights for allowed origins only', async () => {
+      const allowed = await fetch(`${limitsBase}/v1/sandboxes`, {
+        method: 'OPTIONS',
+        headers: { Origin: 'http://app.example', 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization, content-type' },
+      });
+      expect(allowed.status).toBe(204);
+      expect(allowed.headers.get('access-control-allow-origin')).toBe('http://app.example');
+      expect(allowed.headers.get('access-control-allow-headers')).toMatch(/Authorization/);
+      expect(allowed.headers.get('access-control-allow-headers')).toMatch(/Mcp-Session-Id/);
+      const refused = await fetch(`${limitsBase}/v1/sandboxes`, { method: 'OPTIONS', headers: { Origin: 'http://evil.example', 'Access-Control-Request-Method': 'POST' } });
+      expect(refused.status).toBe(403);
+      expect(refused.headers.get('access-control-allow-origin')).toBeNull();
+      const real = await fetch(`${limitsBase}/v1/sandboxes`, { headers: { ...AUTH, Origin: 'http://app.example' } });
+      expect(real.status).toBe(200);
+      expect(real.headers.get('access-control-allow-origin')).toBe('http://app.example');
+    });
+
     it('allows an origin listed in BERTH_ALLOWED_ORIGINS, and only that one', async () => {
       const other = limitsBase;
       const allowed = await raw(other, '/v1/sandboxes', { headers: { ...AUTH, origin: 'http://app.example' } });

@@ -59,6 +59,7 @@ describe('bad input over MCP stdio', () => {
     await expectError('download', { sandbox_id: id, path: 'missing.png' }, 'file_not_found');
     await expectError('read_file', { sandbox_id: id, path: 'src' }, 'is_a_directory', /list_files/);
     await expectError('write_file', { sandbox_id: id, path: 'src', content: 'x' }, 'is_a_directory');
+    await expectError('write_file', { sandbox_id: id, path: 'newdir/', content: 'x' }, 'is_a_directory', /file's path/);
     await expectError('read_file', { sandbox_id: id, path: 'blob.bin' }, 'invalid_encoding', /base64|download/);
     const asBase64 = await berth.ok<{ content: string }>('read_file', { sandbox_id: id, path: 'blob.bin', encoding: 'base64' });
     expect(Buffer.from(asBase64.content, 'base64').toString('hex')).toBe('fffe0062696e');
