@@ -398,8 +398,10 @@ def op_shell(req, emit):
     if not isinstance(command, str) or not command.strip():
         raise AgentError("invalid_argument", "command must be a non-empty string")
     cwd = resolve(req.get("cwd") or ".")
+    if not os.path.exists(cwd):
+        raise AgentError("file_not_found", "cwd %s does not exist; create it first (mkdir -p)" % req.get("cwd"))
     if not os.path.isdir(cwd):
-        raise AgentError("not_a_directory", "cwd %s is not a directory" % req.get("cwd"))
+        raise AgentError("not_a_directory", "cwd %s is a file, not a directory" % req.get("cwd"))
     timeout_s = max(float(req.get("timeout_ms") or 60000) / 1000.0, 0.001)
     limit = int(req.get("max_output_chars") or 50000)
     env = dict(os.environ)

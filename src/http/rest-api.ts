@@ -224,6 +224,7 @@ export class RestApi {
       duration_ms: result.duration_ms,
       session_id: result.session_id,
       error_name: result.error_name,
+      results_dropped: result.rich_dropped,
       truncated: result.truncated,
       timed_out: result.timed_out,
       kernel_restarted: result.kernel_restarted,

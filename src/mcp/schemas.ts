@@ -58,6 +58,7 @@ export const PythonExecOutput = z.object({
   error: z.string().nullable().describe('The traceback (ANSI codes stripped), or null.'),
   error_name: z.string().nullable(),
   results: z.array(RichResultOutput).describe('Rich results; images are also returned as image content.'),
+  results_dropped: z.number().describe('Rich outputs left out because they went over the per-call cap (BERTH_MAX_RICH_BYTES).'),
   execution_count: z.number().nullable(),
   duration_ms: z.number(),
   session_id: z.string().describe('The session (container + kernel) that ran the code; it changes after stop.'),

@@ -133,6 +133,7 @@ export function createMcpServer(manager: SandboxManager, config: Config, logger:
         error: result.error,
         error_name: result.error_name,
         results,
+        results_dropped: result.rich_dropped,
         execution_count: result.execution_count,
         duration_ms: result.duration_ms,
         session_id: result.session_id,
