@@ -195,10 +195,13 @@ export class SandboxManager {
     if (live && !live.client.closed && live.sessionId === record.currentSessionId) return live;
     let pending = this.starting.get(id);
     if (!pending) {
-      pending = this.startOrAdopt(record, signal).finally(() => this.starting.delete(id));
+      // The start is shared by every caller that arrives meanwhile, so no single caller's signal
+      // may abort it; it is bounded by the startup timeout instead. A caller that gives up only
+      // stops waiting.
+      pending = this.startOrAdopt(record).finally(() => this.starting.delete(id));
       this.starting.set(id, pending);
     }
-    return pending;
+    return signal ? abandonable(pending, signal) : pending;
   }
 
   async stop(id: string): Promise<SandboxView> {
@@ -419,7 +422,9 @@ export class SandboxManager {
     }
     const running = new Set(objects.sessions.filter((s) => s.running).map((s) => s.sandboxId));
     for (const record of this.store.list()) {
-      if ((record.status === 'running' || record.status === 'starting') && !running.has(record.id) && !this.starting.has(record.id)) {
+      // 'stopping' too: a process that died in the middle of a stop leaves that status behind.
+      const active = record.status === 'running' || record.status === 'starting' || record.status === 'stopping';
+      if (active && !running.has(record.id) && !this.starting.has(record.id)) {
         if (record.currentSessionId) this.store.endSession(record.currentSessionId, now);
         this.store.update(record.id, { status: 'idle', currentSessionId: null, containerId: null });
         markedIdle++;
@@ -475,14 +480,14 @@ export class SandboxManager {
     }
   }
 
-  private async startOrAdopt(record: SandboxRecord, signal?: AbortSignal): Promise<LiveSession> {
+  private async startOrAdopt(record: SandboxRecord): Promise<LiveSession> {
     const log = this.log.child({ sandbox: record.id });
     const name = containerName(record.id);
     for (let attempt = 0; attempt < 3; attempt++) {
       const existing = await this.driver.findSession(name);
       if (existing?.running) {
         try {
-          return await this.adopt(record, existing, signal);
+          return await this.adopt(record, existing);
         } catch (error) {
           log.warn({ err: error }, 'could not adopt the running container; starting a new one');
           await this.driver.removeSession(existing.containerId);
@@ -491,7 +496,7 @@ export class SandboxManager {
         await this.driver.removeSession(existing.containerId);
       }
       try {
-        return await this.startNew(record, signal);
+        return await this.startNew(record);
       } catch (error) {
         // Another process created the container first: adopt it on the next round.
         if (error instanceof BerthError && error.code === 'conflict') continue;
@@ -501,8 +506,8 @@ export class SandboxManager {
     throw new BerthError('conflict', 'the sandbox kept being started by another process; try again');
   }
 
-  private async adopt(record: SandboxRecord, info: SessionInfo, signal?: AbortSignal): Promise<LiveSession> {
-    const client = await this.connect(record.id, info.containerId, signal);
+  private async adopt(record: SandboxRecord, info: SessionInfo): Promise<LiveSession> {
+    const client = await this.connect(info.containerId);
     const session: LiveSession = { sessionId: info.sessionId, containerId: info.containerId, client };
     this.track(record.id, session);
     const current = this.store.find(record.id);
@@ -514,7 +519,7 @@ export class SandboxManager {
     return session;
   }
 
-  private async startNew(record: SandboxRecord, signal?: AbortSignal): Promise<LiveSession> {
+  private async startNew(record: SandboxRecord): Promise<LiveSession> {
     const log = this.log.child({ sandbox: record.id });
     const sessionId = newSessionId();
     const startedAt = Date.now();
@@ -544,10 +549,10 @@ export class SandboxManager {
           readOnlyRoot: this.config.readOnlyRoot,
           idleExitS: record.idleTimeoutS ?? this.config.idleTimeoutS,
         },
-        signal,
+        AbortSignal.timeout(this.config.startupTimeoutS * 1000),
       );
       containerId = info.containerId;
-      const client = await this.connect(record.id, containerId, signal);
+      const client = await this.connect(containerId);
       const session: LiveSession = { sessionId, containerId, client };
       if (!this.store.find(record.id)) {
         client.close();
@@ -568,13 +573,13 @@ export class SandboxManager {
     }
   }
 
-  private async connect(sandboxId: string, containerId: string, signal?: AbortSignal): Promise<AgentClient> {
+  /** Opens a relay to the container's agent and waits for its hello, within the startup timeout. */
+  private async connect(containerId: string): Promise<AgentClient> {
     const timeout = AbortSignal.timeout(this.config.startupTimeoutS * 1000);
-    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
-    const channel = await this.driver.connect(containerId, combined);
+    const channel = await this.driver.connect(containerId, timeout);
     const client = new AgentClient(channel);
     try {
-      await client.request('hello', {}, HelloResultSchema, { signal: combined });
+      await client.request('hello', {}, HelloResultSchema, { signal: timeout });
     } catch (error) {
       client.close();
       if (timeout.aborted) {
@@ -584,7 +589,6 @@ export class SandboxManager {
       }
       throw error;
     }
-    void sandboxId;
     return client;
   }
 
@@ -672,6 +676,25 @@ function validateCreateOptions(options: CreateOptions): void {
       throw new BerthError('invalid_argument', `${key} must be a number of seconds from 0 to ${MAX_LIFETIME_S} (0 means never)`);
     }
   }
+}
+
+/** Waits for `promise` unless `signal` aborts first; the promise itself goes on. */
+function abandonable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new BerthError('cancelled', 'the call was cancelled'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new BerthError('cancelled', 'the call was cancelled while the sandbox was starting'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
 }
 
 /** sha256 of bytes, hex. */

@@ -49,6 +49,29 @@ describe('SandboxManager', () => {
     expect(manager.isLive(view.sandbox_id)).toBe(false);
   });
 
+  it('a caller that gives up while the sandbox starts does not abort the start for the others', async () => {
+    const { sandbox_id: id } = await manager.create();
+    driver.startDelayMs = 100;
+    const impatient = new AbortController();
+    const first = manager.exec(id, 'x = 7', { signal: impatient.signal });
+    const second = manager.exec(id, 'y = 3');
+    setTimeout(() => impatient.abort(), 20);
+    expect(await codeOf(first)).toBe('cancelled');
+    const result = await second;
+    expect(result.success).toBe(true);
+    expect(driver.startCount).toBe(1);
+    expect(manager.get(id).status).toBe('running');
+  });
+
+  it('reconcile repairs a sandbox left "stopping" by a process that died mid-stop', async () => {
+    const { sandbox_id: id } = await manager.create();
+    store.update(id, { status: 'stopping', currentSessionId: 'ses_gone' });
+    const result = await manager.reconcile();
+    expect(result.markedIdle).toBe(1);
+    expect(manager.get(id)).toMatchObject({ status: 'idle', current_session_id: null });
+    expect((await manager.exec(id, 'x = 1')).success).toBe(true);
+  });
+
   it('create validates its options', async () => {
     expect(await codeOf(manager.create({ ttlS: -1 }))).toBe('invalid_argument');
     expect(await codeOf(manager.create({ idleTimeoutS: Number.NaN }))).toBe('invalid_argument');
