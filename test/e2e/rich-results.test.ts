@@ -70,6 +70,24 @@ describe('rich results, binary files and resources', () => {
     expect(stat.entries.find((e) => e.name === 'data.bin')?.size).toBe(original.length + 4);
   });
 
+  it('downloads and uploads a file of exactly the default inline cap over stdio', async () => {
+    const cap = 7 * 1024 * 1024;
+    const original = randomBytes(cap);
+    const up = await berth.ok<{ size: number; sha256: string }>('upload', { sandbox_id: id, path: 'cap.bin', content: original.toString('base64') }, { timeoutMs: 120_000 });
+    expect(up.size).toBe(cap);
+    const down = await berth.call('download', { sandbox_id: id, path: 'cap.bin' }, { timeoutMs: 120_000 });
+    expect(down.isError, down.text.slice(0, 200)).toBe(false);
+    const block = down.raw.content.find((c) => c.type === 'resource') as { resource: { blob: string } };
+    expect(Buffer.from(block.resource.blob, 'base64').equals(original)).toBe(true);
+    // One byte more is refused with a message that says what to do instead.
+    await berth.ok('upload', { sandbox_id: id, path: 'cap.bin', content: Buffer.from('x').toString('base64'), mode: 'a' });
+    const over = await berth.call('download', { sandbox_id: id, path: 'cap.bin' });
+    expect(over.code).toBe('file_too_large');
+    expect(over.text).toMatch(/offset and length/);
+    // The connection survived all of it.
+    expect((await berth.ok<{ output: string }>('python_exec', { sandbox_id: id, code: 'print("ok")' })).output).toBe('ok\n');
+  });
+
   it('serves workspace files as MCP resources', async () => {
     await berth.ok('write_file', { sandbox_id: id, path: 'notes/readme.md', content: '# hello\n' });
     const listed = await berth.client.listResources();
