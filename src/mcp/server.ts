@@ -383,24 +383,26 @@ export function errorResult(error: BerthError): CallToolResult {
   };
 }
 
-/** Sends output-so-far as progress notifications when the client asked for progress. */
+/**
+ * Sends progress notifications when the client asked for progress (a progress token): at most
+ * every 200 ms, each carrying the output so far (its last 2000 characters) as the message and the
+ * characters produced so far as `progress`.
+ */
 function progressReporter(extra: Extra): ((event: { stream: string; text: string }) => void) | undefined {
   const token = extra._meta?.progressToken;
   if (token === undefined) return undefined;
-  let progress = 0;
-  let pending = '';
+  let produced = 0;
+  let tail = '';
   let timer: NodeJS.Timeout | undefined;
   const flush = () => {
     timer = undefined;
-    if (!pending) return;
-    const message = pending.length > 2000 ? `…${pending.slice(-2000)}` : pending;
-    pending = '';
-    progress += 1;
-    extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress, message } }).catch(() => undefined);
+    const message = produced > tail.length ? `…${tail}` : tail;
+    extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: produced, message } }).catch(() => undefined);
   };
   return (event) => {
-    pending += event.text;
-    if (pending.length > 8000) pending = pending.slice(-4000);
+    if (!event.text) return;
+    produced += event.text.length;
+    tail = (tail + event.text).slice(-2000);
     timer ??= setTimeout(flush, 200);
   };
 }
