@@ -136,6 +136,20 @@ describe('bad input over MCP stdio', () => {
     expect(alive.output).toBe('still serving\n');
   });
 
+  it('lands a plain `pip install` in the workspace, importable after stop/resume without path tweaks', async () => {
+    await berth.ok('write_file', { sandbox_id: id, path: 'pkgs/berthdemo/setup.py', content: "from setuptools import setup\nsetup(name='berthdemo', version='1.2.3', py_modules=['berthdemo'])\n" });
+    await berth.ok('write_file', { sandbox_id: id, path: 'pkgs/berthdemo/berthdemo.py', content: "VERSION = '1.2.3'\n" });
+    const install = await berth.ok<{ exit_code: number; stdout: string; stderr: string }>('shell_exec', {
+      sandbox_id: id,
+      command: 'pip install --no-index --no-build-isolation ./pkgs/berthdemo',
+      timeout: 180,
+    });
+    expect(install.exit_code, install.stderr).toBe(0);
+    await berth.ok('stop', { sandbox_id: id });
+    const r = await berth.ok<Exec>('python_exec', { sandbox_id: id, code: 'import berthdemo; print(berthdemo.VERSION, berthdemo.__file__)' });
+    expect(r.output).toMatch(/^1\.2\.3 \/workspace\/\.local\/lib\/python3\.\d+\/site-packages\/berthdemo\.py\n$/);
+  });
+
   it('starts exactly one container for concurrent first calls', async () => {
     const fresh = (await berth.ok<{ sandbox_id: string }>('create_sandbox', {})).sandbox_id;
     const results = await Promise.all(Array.from({ length: 5 }, (_, i) => berth.ok<Exec & { session_id: string }>('python_exec', { sandbox_id: fresh, code: `print(${i})` })));
