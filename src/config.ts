@@ -17,17 +17,19 @@ const bool = z
   .union([z.boolean(), z.string()])
   .transform((v) => (typeof v === 'boolean' ? v : ['1', 'true', 'yes', 'on'].includes(v.trim().toLowerCase())));
 // zod 4 does not catch errors thrown in a transform, so a bad size becomes an issue, not a throw.
-const bytes = z.union([
-  z.number().int().nonnegative(),
-  z.string().transform((v, ctx) => {
-    try {
-      return parseBytes(v);
-    } catch (error) {
-      ctx.addIssue({ code: 'custom', message: (error as Error).message });
-      return z.NEVER;
-    }
-  }),
-]);
+const bytes = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') {
+    if (Number.isInteger(v) && v >= 0) return v;
+    ctx.addIssue({ code: 'custom', message: 'must be a whole number of bytes >= 0' });
+    return z.NEVER;
+  }
+  try {
+    return parseBytes(v);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+});
 const seconds = z.coerce.number().nonnegative();
 
 /**
@@ -96,6 +98,35 @@ export type Config = z.infer<typeof ConfigSchema>;
 
 export const DEFAULT_IMAGE = 'berth-sandbox:0.1.0';
 
+/** The environment variable behind each setting, for error messages. */
+const ENV_NAMES: Partial<Record<keyof Config, string>> = {
+  home: 'BERTH_HOME',
+  dbPath: 'BERTH_DB',
+  image: 'BERTH_IMAGE',
+  execTimeoutS: 'BERTH_EXEC_TIMEOUT_S',
+  maxExecTimeoutS: 'BERTH_MAX_EXEC_TIMEOUT_S',
+  maxOutputChars: 'BERTH_MAX_OUTPUT_CHARS',
+  maxReadBytes: 'BERTH_MAX_READ_BYTES',
+  maxWriteBytes: 'BERTH_MAX_WRITE_BYTES',
+  maxRichBytes: 'BERTH_MAX_RICH_BYTES',
+  memoryBytes: 'BERTH_MEMORY',
+  cpus: 'BERTH_CPUS',
+  pidsLimit: 'BERTH_PIDS_LIMIT',
+  tmpfsBytes: 'BERTH_TMPFS_SIZE',
+  network: 'BERTH_NETWORK',
+  readOnlyRoot: 'BERTH_READ_ONLY_ROOT',
+  idleTimeoutS: 'BERTH_IDLE_TIMEOUT_S',
+  ttlS: 'BERTH_TTL_S',
+  maxSandboxes: 'BERTH_MAX_SANDBOXES',
+  startupTimeoutS: 'BERTH_STARTUP_TIMEOUT_S',
+  sweepIntervalS: 'BERTH_SWEEP_INTERVAL_S',
+  logLevel: 'BERTH_LOG_LEVEL',
+  host: 'BERTH_HOST',
+  port: 'BERTH_PORT',
+  token: 'BERTH_TOKEN',
+  maxUploadBytes: 'BERTH_MAX_UPLOAD_BYTES',
+};
+
 function list(value: string | undefined): string[] {
   return (value ?? '')
     .split(',')
@@ -139,7 +170,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   };
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    const issues = parsed.error.issues
+      .map((i) => {
+        const key = String(i.path[0] ?? '');
+        const env = ENV_NAMES[key as keyof Config];
+        return `${env ? `${env} (${key})` : i.path.join('.')}: ${i.message}`;
+      })
+      .join('; ');
     throw new BerthError('invalid_argument', `invalid configuration: ${issues}`);
   }
   return parsed.data;

@@ -123,7 +123,11 @@ export async function startHttpFront(berth: Berth, options: { host?: string; por
   server.keepAliveTimeout = 65_000;
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EADDRINUSE') reject(new BerthError('invalid_argument', `${host}:${port} is already in use; choose another port with --port or BERTH_PORT`));
+      else if (error.code === 'EADDRNOTAVAIL') reject(new BerthError('invalid_argument', `cannot listen on ${host}: no such address on this machine (--host, BERTH_HOST)`));
+      else reject(error);
+    });
     server.listen(port, host, () => {
       server.off('error', reject);
       resolve();
