@@ -117,3 +117,18 @@ describe('loadConfig', () => {
     expect(() => loadConfig({}, { maxSandboxes: 0 })).toThrow(/maxSandboxes/);
   });
 });
+
+describe('configuration errors', () => {
+  it('name the environment variable and say what is wrong', () => {
+    let message = '';
+    try {
+      loadConfig({ BERTH_MEMORY: 'lots', BERTH_TOKEN: 'short' });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain('BERTH_MEMORY');
+    expect(message).toContain('not a size: "lots"');
+    expect(message).toContain('BERTH_TOKEN');
+    expect(() => loadConfig({ BERTH_MAX_READ_BYTES: '-5' })).toThrow(/BERTH_MAX_READ_BYTES/);
+  });
+});
