@@ -476,8 +476,18 @@ class Job:
 
 
 class Kernel:
+    """One IPython kernel process, launched and watched directly.
+
+    jupyter_client's KernelManager costs a few hundred milliseconds at start (kernelspec discovery
+    and provisioning) that a sandbox's cold start would pay every time; the kernel here is simply
+    `python3 -m ipykernel_launcher -f <connection file>`, interrupted with SIGINT and restarted by
+    launching it again.
+    """
+
+    CONNECTION_FILE = os.path.join(os.path.dirname(SOCKET_PATH), "kernel-%d.json")
+
     def __init__(self):
-        self.km = None
+        self.proc = None
         self.kc = None
         self.ready = threading.Event()
         self.start_error = None
@@ -493,19 +503,37 @@ class Kernel:
         # MPLBACKEND=Agg would silence them.
         env.pop("MPLBACKEND", None)
         env.pop("BERTH_AGENT_SOCKET", None)
+        env.pop("BERTH_IDLE_EXIT_S", None)
+        # The kernel-site directory hides debugpy, whose import slows every kernel start and whose
+        # debugger nobody can reach in a sandbox.
+        kernel_site = "/opt/berth/kernel-site"
+        if os.path.isdir(kernel_site):
+            env["PYTHONPATH"] = kernel_site + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         return env
+
+    def launch(self):
+        from jupyter_client.blocking import BlockingKernelClient
+        from jupyter_client.connect import write_connection_file
+
+        self.generation += 1
+        path = self.CONNECTION_FILE % self.generation
+        write_connection_file(fname=path, ip="127.0.0.1", transport="tcp", key=os.urandom(32).hex().encode())
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ipykernel_launcher", "-f", path],
+            cwd=WORKSPACE,
+            env=self.env(),
+            stdin=subprocess.DEVNULL,
+        )
+        prefer_oom_kill(self.proc.pid)
+        kc = BlockingKernelClient(connection_file=path)
+        kc.load_connection_file()
+        kc.start_channels()
+        kc.wait_for_ready(timeout=120)
+        self.kc = kc
 
     def start(self):
         try:
-            from jupyter_client import KernelManager
-
-            self.km = KernelManager(kernel_name="python3")
-            self.km.start_kernel(cwd=WORKSPACE, env=self.env())
-            self.kc = self.km.client()
-            self.kc.start_channels()
-            self.kc.wait_for_ready(timeout=120)
-            self.generation += 1
-            self.mark_kernel()
+            self.launch()
             self.ready.set()
             log("kernel ready")
         except Exception as exc:  # reported to every caller; the container stays up for files
@@ -513,27 +541,33 @@ class Kernel:
             log("kernel failed to start:", self.start_error)
             self.ready.set()
 
-    def mark_kernel(self):
-        provisioner = getattr(self.km, "provisioner", None)
-        process = getattr(provisioner, "process", None) or getattr(self.km, "kernel", None)
-        pid = getattr(process, "pid", None)
-        if pid:
-            prefer_oom_kill(pid)
+    def is_alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def interrupt(self):
+        if self.is_alive():
+            try:
+                os.kill(self.proc.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+
+    def shutdown(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
 
     def restart(self, reason):
         log("restarting kernel:", reason)
         self.ready.clear()
         try:
             try:
-                self.kc.stop_channels()
+                if self.kc is not None:
+                    self.kc.stop_channels()
             except Exception:
                 pass
-            self.km.restart_kernel(now=True)
-            self.kc = self.km.client()
-            self.kc.start_channels()
-            self.kc.wait_for_ready(timeout=120)
-            self.generation += 1
-            self.mark_kernel()
+            if self.proc is not None:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+            self.launch()
             self.start_error = None
         except Exception as exc:
             self.start_error = "%s: %s" % (type(exc).__name__, exc)
@@ -551,11 +585,8 @@ class Kernel:
         if job is None:
             return False
         job.cancelled.set()
-        if self.current is job and self.km is not None:
-            try:
-                self.km.interrupt_kernel()
-            except Exception:
-                pass
+        if self.current is job:
+            self.interrupt()
         return True
 
     def worker(self):
@@ -614,10 +645,7 @@ class Kernel:
             if now >= deadline and interrupted_at is None:
                 timed_out = True
                 interrupted_at = now
-                try:
-                    self.km.interrupt_kernel()
-                except Exception:
-                    pass
+                self.interrupt()
             if interrupted_at is not None and now - interrupted_at > INTERRUPT_GRACE_S:
                 self.restart("execution did not stop after an interrupt")
                 kernel_restarted = True
@@ -625,7 +653,7 @@ class Kernel:
             try:
                 msg = kc.get_iopub_msg(timeout=0.1)
             except queue.Empty:
-                if not self.km.is_alive():
+                if not self.is_alive():
                     self.restart("kernel died")
                     kernel_restarted = True
                     if error is None:
@@ -749,8 +777,7 @@ def idle_watchdog():
         if Activity.connections == 0 and not busy and time.monotonic() - Activity.last > IDLE_EXIT_S:
             log("idle for %gs with no connection; exiting" % IDLE_EXIT_S)
             try:
-                if KERNEL.km is not None:
-                    KERNEL.km.shutdown_kernel(now=True)
+                KERNEL.shutdown()
             finally:
                 os._exit(0)
 
@@ -861,8 +888,7 @@ class Connection(socketserver.StreamRequestHandler):
 
     @staticmethod
     def interrupt():
-        if KERNEL.km is not None:
-            KERNEL.km.interrupt_kernel()
+        KERNEL.interrupt()
         return {"interrupted": True}
 
 
@@ -909,8 +935,7 @@ def serve():
     def shutdown(signum, frame):
         log("shutting down")
         try:
-            if KERNEL.km is not None:
-                KERNEL.km.shutdown_kernel(now=True)
+            KERNEL.shutdown()
         finally:
             os._exit(0)
 

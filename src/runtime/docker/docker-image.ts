@@ -8,7 +8,7 @@ import { BerthError } from '../../errors.js';
 import { fromDockerError } from './docker-errors.js';
 
 export const BASE_IMAGE = 'debian:bookworm-slim';
-const CONTEXT_FILES = ['Dockerfile', 'agent/berth_agent.py'];
+const CONTEXT_FILES = ['Dockerfile', 'agent/berth_agent.py', 'agent/kernel-site/debugpy/__init__.py'];
 export const CONTENT_LABEL = 'berth.image.content';
 
 /** Hash of the build context: an image labelled with it was built from exactly these files. */
