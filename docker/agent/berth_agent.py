@@ -504,6 +504,8 @@ class Kernel:
         env.pop("MPLBACKEND", None)
         env.pop("BERTH_AGENT_SOCKET", None)
         env.pop("BERTH_IDLE_EXIT_S", None)
+        # As jupyter_client does: the kernel watches its parent and ends if the agent goes away.
+        env["JPY_PARENT_PID"] = str(os.getpid())
         # The kernel-site directory hides debugpy, whose import slows every kernel start and whose
         # debugger nobody can reach in a sandbox.
         kernel_site = "/opt/berth/kernel-site"
