@@ -91,6 +91,10 @@ async function serveStdio(): Promise<number> {
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   await server.connect(transport);
+  // The SDK closes the transport on a message it cannot take (over 10 MB, say): end the process
+  // rather than linger without a connection.
+  server.server.onclose = () => shutdown('MCP connection closed');
+  server.server.onerror = (error) => berth.logger.warn({ err: error.message }, 'MCP transport error');
   berth.logger.info({ db: berth.config.dbPath, image: berth.config.image }, 'berth MCP server ready on stdio');
   berth.manager.startPolicies();
   berth.manager.reconcile().then(
