@@ -158,7 +158,7 @@ export class AgentClient {
 
   private shutdown(reason: string): void {
     if (this.closedError) return;
-    this.closedError = new BerthError('sandbox_unavailable', `${reason}; the next call starts a fresh session`);
+    this.closedError = new BerthError('sandbox_unavailable', `${reason}: the sandbox's session ended. The next call starts a fresh session (files are kept, variables are lost)`);
     for (const pending of [...this.pending.values()]) pending.reject(this.closedError);
     this.pending.clear();
     for (const listener of this.closeListeners.splice(0)) listener(this.closedError);

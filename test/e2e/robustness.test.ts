@@ -136,6 +136,16 @@ describe('bad input over MCP stdio', () => {
     expect(alive.output).toBe('still serving\n');
   });
 
+  it('survives code that kills the agent itself: a clear error, then a fresh session on the same files', async () => {
+    await berth.ok('write_file', { sandbox_id: id, path: 'survivor.txt', content: 'kept' });
+    const killed = await berth.call('shell_exec', { sandbox_id: id, command: 'kill -9 $(pgrep -f "berth_agent.py serve")' });
+    expect(killed.isError).toBe(true);
+    expect(killed.code).toBe('sandbox_unavailable');
+    expect(killed.text).toMatch(/next call starts a fresh session/);
+    const after = await berth.ok<Exec>('python_exec', { sandbox_id: id, code: "print(open('survivor.txt').read())" });
+    expect(after.output).toBe('kept\n');
+  });
+
   it('lands a plain `pip install` in the workspace, importable after stop/resume without path tweaks', async () => {
     await berth.ok('write_file', { sandbox_id: id, path: 'pkgs/berthdemo/setup.py', content: "from setuptools import setup\nsetup(name='berthdemo', version='1.2.3', py_modules=['berthdemo'])\n" });
     await berth.ok('write_file', { sandbox_id: id, path: 'pkgs/berthdemo/berthdemo.py', content: "VERSION = '1.2.3'\n" });
