@@ -179,10 +179,6 @@ def file_type(st_mode):
 def stat_entry(real, name=None):
     st = os.lstat(real)
     kind = file_type(st.st_mode)
-    if kind == "symlink":
-        target = os.path.realpath(real)
-        if not within_workspace(target):
-            kind = "symlink"
     return {
         "name": name if name is not None else os.path.basename(real),
         "path": rel(real) if within_workspace(real) else real,
