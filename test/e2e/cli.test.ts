@@ -1,4 +1,7 @@
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BerthUnderTest } from './harness.js';
@@ -71,6 +74,26 @@ describe('CLI and failure modes of the environment', () => {
     expect(r.text).toMatch(/Start Docker|berth doctor/);
     const listed = await b.ok<{ total: number }>('list_sandboxes', {});
     expect(listed.total).toBe(0);
+  });
+
+  it("the repository's mcp.json starts a working server from the repo root", async () => {
+    const b = make();
+    const config = JSON.parse(readFileSync('mcp.json', 'utf8')) as { mcpServers: { berth: { command: string; args: string[]; env?: Record<string, string> } } };
+    const entry = config.mcpServers.berth;
+    const command = entry.command === 'node' ? process.execPath : entry.command;
+    const client = new Client({ name: 'mcp-json-check', version: '0' });
+    await client.connect(
+      new StdioClientTransport({ command, args: entry.args, env: { ...(process.env as Record<string, string>), ...entry.env, BERTH_HOME: b.home }, stderr: 'ignore' }),
+    );
+    try {
+      const created = await client.callTool({ name: 'create_sandbox', arguments: {} });
+      const id = (created.structuredContent as { sandbox_id: string }).sandbox_id;
+      const ran = await client.callTool({ name: 'python_exec', arguments: { sandbox_id: id, code: 'print(6 * 7)' } });
+      expect((ran.structuredContent as { output: string }).output).toBe('42\n');
+      await client.callTool({ name: 'delete', arguments: { sandbox_id: id } });
+    } finally {
+      await client.close();
+    }
   });
 
   it('berth ls and berth gc work against the registry', async () => {
