@@ -76,6 +76,18 @@ describe('CLI and failure modes of the environment', () => {
     expect(listed.total).toBe(0);
   });
 
+  it('berth demo (the README run command) drives a sandbox end to end and cleans up', async () => {
+    const b = make();
+    const r = await cli(['demo'], { BERTH_HOME: b.home });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('connected to berth over stdio');
+    expect(r.stdout).toMatch(/\[image image\/png, \d+ bytes\]/);
+    expect(r.stdout).toContain('ZeroDivisionError');
+    expect(r.stdout).toContain('"deleted":true');
+    const ls = await cli(['ls'], { BERTH_HOME: b.home });
+    expect(ls.stdout).toBe('');
+  });
+
   it("the repository's mcp.json starts a working server from the repo root", async () => {
     const b = make();
     const config = JSON.parse(readFileSync('mcp.json', 'utf8')) as { mcpServers: { berth: { command: string; args: string[]; env?: Record<string, string> } } };
