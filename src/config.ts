@@ -2,6 +2,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { BerthError } from './errors.js';
+import { VERSION } from './version.js';
 
 const MiB = 1024 * 1024;
 
@@ -96,7 +97,7 @@ export const ConfigSchema = z.object({
 
 export type Config = z.infer<typeof ConfigSchema>;
 
-export const DEFAULT_IMAGE = 'berth-sandbox:0.1.0';
+export const DEFAULT_IMAGE = `berth-sandbox:${VERSION}`;
 
 /** The environment variable behind each setting, for error messages. */
 const ENV_NAMES: Partial<Record<keyof Config, string>> = {

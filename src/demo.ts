@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { VERSION } from './version.js';
 
 const CLI = fileURLToPath(new URL('./cli.js', import.meta.url));
 
@@ -12,7 +13,7 @@ const CLI = fileURLToPath(new URL('./cli.js', import.meta.url));
 export async function runDemo(): Promise<number> {
   const out = (line = '') => process.stdout.write(`${line}\n`);
   const transport = new StdioClientTransport({ command: process.execPath, args: [CLI, 'stdio'], env: process.env as Record<string, string>, stderr: 'ignore' });
-  const client = new Client({ name: 'berth-demo', version: '0.1.0' });
+  const client = new Client({ name: 'berth-demo', version: VERSION });
   await client.connect(transport);
   const { tools } = await client.listTools();
   out(`connected to berth over stdio; tools: ${tools.map((t) => t.name).join(', ')}`);

@@ -3,9 +3,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { BerthError } from '../errors.js';
 import type { Berth } from '../main.js';
-import { createMcpServer } from '../mcp/server.js';
+import { createMcpServer, SERVER_VERSION } from '../mcp/server.js';
 import { RequestGuard, isLoopback } from './guard.js';
-import { sendError, sendJson } from './http-util.js';
+import { jsonBodyLimitBytes, sendError, sendJson } from './http-util.js';
 import { McpHttpSessions } from './mcp-http.js';
 import { RestApi } from './rest-api.js';
 
@@ -41,8 +41,7 @@ export async function startHttpFront(berth: Berth, options: { host?: string; por
 
   let boundPort = port;
   const guard = new RequestGuard({ bindHost: host, port: () => boundPort, token, allowedHosts: config.allowedHosts, allowedOrigins: config.allowedOrigins });
-  const bodyLimit = Math.ceil((config.maxWriteBytes * 4) / 3) + 64 * 1024;
-  const sessions = new McpHttpSessions(() => createMcpServer(manager, config, logger), bodyLimit, logger);
+  const sessions = new McpHttpSessions(() => createMcpServer(manager, config, logger), jsonBodyLimitBytes(config), logger);
   const rest = new RestApi(manager, config);
   const expiry = setInterval(() => {
     sessions.expireIdle().catch(() => undefined);
@@ -53,7 +52,7 @@ export async function startHttpFront(berth: Berth, options: { host?: string; por
     const url = new URL(req.url ?? '/', 'http://berth.invalid');
     const path = url.pathname;
     if (path === '/healthz' || path === '/health') {
-      sendJson(res, 200, { status: 'ok', version: '0.1.0' });
+      sendJson(res, 200, { status: 'ok', version: SERVER_VERSION });
       return;
     }
     guard.checkOrigin(req);

@@ -1,5 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Config } from '../config.js';
 import { BerthError, toBerthError } from '../errors.js';
+
+/** JSON bodies carry at most one write's content, base64-encoded, plus room for the envelope. */
+export function jsonBodyLimitBytes(config: Config): number {
+  return Math.ceil((config.maxWriteBytes * 4) / 3) + 64 * 1024;
+}
 
 /** Reads a JSON body of at most `limitBytes`; larger ones fail with 413 naming the limit. */
 export async function readJsonBody(req: IncomingMessage, limitBytes: number): Promise<unknown> {

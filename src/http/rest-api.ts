@@ -8,7 +8,7 @@ import { decodeBase64, decodeUtf8, mimeTypeFor } from '../mime.js';
 import { sha256Hex, type ExecResult, type SandboxManager, type SandboxView } from '../sandbox/sandbox-manager.js';
 import type { SandboxStatus } from '../sandbox/lifecycle.js';
 import { toWorkspacePath } from '../sandbox/paths.js';
-import { readJsonBody, sendJson } from './http-util.js';
+import { jsonBodyLimitBytes, readJsonBody, sendJson } from './http-util.js';
 import { openApiDocument } from './openapi.js';
 
 /** REST statuses follow the Bay API v1 vocabulary: `ready` is a running session. */
@@ -46,7 +46,7 @@ export class RestApi {
     private readonly manager: SandboxManager,
     private readonly config: Config,
   ) {
-    this.jsonLimitBytes = Math.ceil((config.maxWriteBytes * 4) / 3) + 64 * 1024;
+    this.jsonLimitBytes = jsonBodyLimitBytes(config);
     const id = '([^/]+)';
     const sb = `^/v1/sandboxes/${id}`;
     this.add('GET', '^/v1/openapi\\.json$', async (c) => sendJson(c.res, 200, openApiDocument(this.config, `http://${c.req.headers.host ?? `${this.config.host}:${this.config.port}`}`)));

@@ -7,10 +7,11 @@ import { BerthError, toBerthError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { decodeBase64, decodeUtf8, isTextMime, mimeTypeFor } from '../mime.js';
 import { sha256Hex, type SandboxManager } from '../sandbox/sandbox-manager.js';
+import { VERSION } from '../version.js';
 import * as S from './schemas.js';
 
 export const SERVER_NAME = 'berth';
-export const SERVER_VERSION = '0.1.0';
+export const SERVER_VERSION = VERSION;
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
