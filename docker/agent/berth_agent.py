@@ -393,6 +393,8 @@ def op_shell(req, emit):
     command = req.get("command")
     if not isinstance(command, str) or not command.strip():
         raise AgentError("invalid_argument", "command must be a non-empty string")
+    if "\x00" in command:
+        raise AgentError("invalid_argument", "command contains a NUL byte, which no shell can run")
     cwd = resolve(req.get("cwd") or ".")
     if not os.path.exists(cwd):
         raise AgentError("file_not_found", "cwd %s does not exist; create it first (mkdir -p)" % req.get("cwd"))

@@ -132,6 +132,7 @@ describe('bad input over MCP stdio', () => {
       const result = await berth.call(tool, args);
       expect(result.isError, `${tool} ${JSON.stringify(args)}`).toBe(true);
     }
+    await expectError('shell_exec', { sandbox_id: id, command: 'echo a\u0000b' }, 'invalid_argument', /NUL/);
     const alive = await berth.ok<Exec>('python_exec', { sandbox_id: id, code: 'print("still serving")' });
     expect(alive.output).toBe('still serving\n');
   });
