@@ -285,27 +285,25 @@ describe('HTTP front (berth serve): health, guards, caps, streaming, MCP parity'
   });
 
   describe('4. safe bind', () => {
-    it('refuses to listen on 0.0.0.0 without BERTH_TOKEN, before listening', async () => {
-      const s = spawnServe(['--host', '0.0.0.0', '--port', '0'], envWithoutToken(tokenless));
+    /** Starts `serve` on 0.0.0.0 with `env`, expects it to refuse before listening, returns its stderr. */
+    const expectRefusedBind = async (env: Record<string, string>): Promise<string> => {
+      const s = spawnServe(['--host', '0.0.0.0', '--port', '0'], env);
       spawned.push(s);
       const timer = setTimeout(() => s.child.kill('SIGKILL'), 20_000);
       const code = await s.exited;
       clearTimeout(timer);
       expect(code, s.stderr()).not.toBe(0);
       expect(code, s.stderr()).not.toBeNull();
-      expect(s.stderr()).toContain('BERTH_TOKEN');
       expect(s.stderr()).not.toMatch(/listening on/);
+      return s.stderr();
+    };
+
+    it('refuses to listen on 0.0.0.0 without BERTH_TOKEN, before listening', async () => {
+      expect(await expectRefusedBind(envWithoutToken(tokenless))).toContain('BERTH_TOKEN');
     });
 
     it('refuses BERTH_AUTH=none beyond loopback even with a token', async () => {
-      const s = spawnServe(['--host', '0.0.0.0', '--port', '0'], { ...envWithoutToken(tokenless), BERTH_TOKEN: TEST_TOKEN, BERTH_AUTH: 'none' });
-      spawned.push(s);
-      const timer = setTimeout(() => s.child.kill('SIGKILL'), 20_000);
-      const code = await s.exited;
-      clearTimeout(timer);
-      expect(code, s.stderr()).not.toBe(0);
-      expect(code, s.stderr()).not.toBeNull();
-      expect(s.stderr()).not.toMatch(/listening on/);
+      await expectRefusedBind({ ...envWithoutToken(tokenless), BERTH_TOKEN: TEST_TOKEN, BERTH_AUTH: 'none' });
     });
 
     it('on loopback without BERTH_TOKEN prints a generated token once, and that token works', async () => {
